@@ -1,0 +1,74 @@
+/*
+ * bus.h: the Redis connection both programs use, and the only user of
+ * hiredis. A struct bus is one connection, used by one thread. When Redis
+ * goes away a call fails with -1 (logged once) and the next call reconnects.
+ * Key names come from wire.h; callers build them with bus_key().
+ */
+#ifndef TALKPROXY_BUS_H
+#define TALKPROXY_BUS_H
+
+#include <stddef.h>
+
+struct config;
+struct bus;
+
+/* Connects now. Returns NULL (logged) when Redis cannot be reached. */
+struct bus *bus_open(const struct config *cfg);
+void bus_close(struct bus *b);
+
+/* Writes prefix + id into out; returns out. */
+char *bus_key(char *out, size_t outlen, const char *prefix, const char *id);
+
+int bus_ping(struct bus *b);
+/* Sets *receivers to how many subscribers got msg. Returns 0 or -1. */
+int bus_publish(struct bus *b, const char *chan, const char *msg, size_t len,
+		long long *receivers);
+/* Number of subscribers of chan, or -1 on error. */
+long long bus_numsub(struct bus *b, const char *chan);
+
+enum bus_route {
+	BUS_ROUTE_SENT,      /* a daemon received it */
+	BUS_ROUTE_NO_TOKEN,  /* no session has this token hash */
+	BUS_ROUTE_NO_OWNER,  /* the session has no owning daemon */
+	BUS_ROUTE_NO_DAEMON, /* the owner's channel has no subscriber */
+	BUS_ROUTE_ERROR      /* Redis failed */
+};
+/*
+ * Looks up the session of token hash th and its owner, and publishes msg to
+ * the owner's channel, in one round trip (a Lua script).
+ */
+enum bus_route bus_route(struct bus *b, const char *th, const char *msg,
+			 size_t len);
+
+/*
+ * Waits up to timeout_ms for the reply to request rid. Returns 1 with a
+ * malloc'd reply in *out (caller frees), 0 on timeout, -1 on error.
+ */
+int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
+		   size_t *len);
+/* Pushes the reply of request rid; it expires if nobody takes it. */
+int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len);
+
+/* ttl_ms 0 = no expiry. Returns 0 or -1. */
+int bus_set(struct bus *b, const char *key, const char *val, size_t len,
+	    long long ttl_ms);
+/* SET NX: returns 1 when set, 0 when the key existed, -1 on error. */
+int bus_set_nx(struct bus *b, const char *key, const char *val,
+	       long long ttl_ms);
+/* Returns 1 and the value in out (truncated to outlen-1), 0 when absent, -1. */
+int bus_get(struct bus *b, const char *key, char *out, size_t outlen);
+int bus_del(struct bus *b, const char *key);
+
+/* Subscriber side: subscribe once, then read messages forever. */
+int bus_subscribe(struct bus *b, const char *const *chans, size_t n);
+/*
+ * Blocks until a message arrives. Returns 0 with malloc'd *msg (caller
+ * frees) and its channel copied into chan, or -1 when the connection ended
+ * (including after bus_interrupt()).
+ */
+int bus_next(struct bus *b, char *chan, size_t chanlen, char **msg,
+	     size_t *len);
+/* Safe from another thread: makes a blocked bus_next() return -1. */
+void bus_interrupt(struct bus *b);
+
+#endif

@@ -1,0 +1,193 @@
+/* check.c: request body checks driven by the API's field tables (check.h). */
+#include "check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jid.h"
+
+void *check_fail(struct check_error *err, int status, const char *code,
+		 const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->status = status;
+	err->code = code;
+	err->field = field;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+static int check_depth(json_t *v, int depth)
+{
+	const char *k;
+	json_t *c;
+	size_t i;
+
+	if (depth > CHECK_MAX_DEPTH)
+		return -1;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, c) if (check_depth(c, depth + 1) == -1)
+			return -1;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, c) if (check_depth(c, depth + 1) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static json_t *check_parse(const char *body, size_t len,
+			   struct check_error *err)
+{
+	json_error_t je;
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+
+	if (!o) {
+		switch (json_error_code(&je)) {
+		case json_error_invalid_utf8:
+			return check_fail(err, 400, "bad_utf8", NULL,
+					  "the body is not valid UTF-8");
+		case json_error_duplicate_key:
+			return check_fail(err, 400, "duplicate_key", NULL,
+					  "a member appears twice (line %d)",
+					  je.line);
+		case json_error_null_character:
+			return check_fail(err, 400, "control_char", NULL,
+					  "strings may not contain NUL");
+		default:
+			return check_fail(err, 400, "bad_json", NULL,
+					  "the body is not valid JSON (line %d, "
+					  "column %d)",
+					  je.line, je.column);
+		}
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return check_fail(err, 400, "not_object", NULL,
+				  "the body must be a JSON object");
+	}
+	if (check_depth(o, 1) == -1) {
+		json_decref(o);
+		return check_fail(err, 400, "too_deep", NULL,
+				  "the body nests more than %d levels",
+				  CHECK_MAX_DEPTH);
+	}
+	return o;
+}
+
+/* Returns the first forbidden control character's offset, or -1. */
+static long check_controls(const char *s, size_t len, int text)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (text && (c == '\n' || c == '\t' || c == '\r'))
+			continue;
+		if (c < 0x20 || c == 0x7f)
+			return (long)i;
+	}
+	return -1;
+}
+
+static int check_enum(const char *s, const char *const *values)
+{
+	for (; *values; values++)
+		if (strcmp(s, *values) == 0)
+			return 1;
+	return 0;
+}
+
+static void *check_string(json_t *v, const struct check_field *f,
+			  size_t text_max, struct check_error *err)
+{
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	size_t max = f->max ? f->max : text_max;
+	const char *why = NULL;
+
+	if (len == 0 && !f->allow_empty)
+		return check_fail(err, 400, "empty", f->name, "%s is empty",
+				  f->name);
+	if (len > max)
+		return check_fail(err, 400, "too_long", f->name,
+				  "%s is longer than %zu bytes", f->name, max);
+	if (check_controls(s, len, f->kind == CHECK_TEXT) >= 0)
+		return check_fail(err, 400, "control_char", f->name,
+				  "%s contains a control character", f->name);
+	if (f->kind == CHECK_ACCOUNT)
+		why = jid_check_account(s, len, JID_BARE);
+	else if (f->kind == CHECK_JID)
+		why = jid_check(s, len, JID_ANY);
+	else if (f->kind == CHECK_RESOURCE &&
+		 (strchr(s, ' ') == s || len > JID_PART_MAX))
+		why = "bad resource";
+	if (why)
+		return check_fail(err, 400, "bad_jid", f->name, "%s: %s",
+				  f->name, why);
+	if (f->kind == CHECK_ENUM && !check_enum(s, f->values))
+		return check_fail(err, 400, "bad_value", f->name,
+				  "%s is not one of the allowed values",
+				  f->name);
+	return v;
+}
+
+static void *check_field(json_t *v, const struct check_field *f,
+			 size_t text_max, struct check_error *err)
+{
+	if (f->kind == CHECK_BOOL) {
+		if (!json_is_boolean(v))
+			return check_fail(err, 400, "wrong_type", f->name,
+					  "%s must be true or false", f->name);
+		return v;
+	}
+	if (!json_is_string(v))
+		return check_fail(err, 400, "wrong_type", f->name,
+				  "%s must be a string", f->name);
+	return check_string(v, f, text_max, err);
+}
+
+static const struct check_field *check_lookup(const struct check_field *fields,
+					      const char *name)
+{
+	for (; fields->name; fields++)
+		if (strcmp(fields->name, name) == 0)
+			return fields;
+	return NULL;
+}
+
+json_t *check_body(const char *body, size_t len,
+		   const struct check_field *fields, size_t text_max,
+		   struct check_error *err)
+{
+	json_t *o = check_parse(body, len, err);
+	const char *k;
+	json_t *v;
+
+	if (!o)
+		return NULL;
+	json_object_foreach(o, k, v)
+	{
+		if (strcmp(k, "token") == 0)
+			continue; /* checked by the caller */
+		const struct check_field *f = check_lookup(fields, k);
+		if (!f) {
+			json_decref(o);
+			return check_fail(err, 400, "unknown_field", NULL,
+					  "the body has a member this call does "
+					  "not take");
+		}
+		if (!check_field(v, f, text_max, err)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	for (const struct check_field *f = fields; f->name; f++)
+		if (f->required && !json_object_get(o, f->name)) {
+			json_decref(o);
+			return check_fail(err, 400, "missing_field", f->name,
+					  "%s is required", f->name);
+		}
+	return o;
+}

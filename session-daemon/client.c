@@ -1,0 +1,528 @@
+/* client.c: XMPP streams over libstrophe (client.h). */
+#include "client.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strophe.h>
+
+#include "config.h"
+#include "jid.h"
+#include "log.h"
+#include "roster.h"
+#include "seal.h"
+
+#define CLIENT_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
+#define CLIENT_NS_CAPS "http://jabber.org/protocol/caps"
+/*
+ * libstrophe waits in select(): a descriptor at FD_SETSIZE or above
+ * corrupts memory (Debian's fortified build aborts). Refuse sockets well
+ * before that; main.c also caps RLIMIT_NOFILE so open() fails cleanly.
+ */
+#define CLIENT_FD_LIMIT 1000
+#define CLIENT_GROUPS_MAX 32
+
+struct client {
+	struct client_ctx *cx;
+	xmpp_conn_t *conn;
+	const struct client_events *ev;
+	void *ud;
+	int online;
+	int certfail;
+	int limit;
+	struct client *next, *prev;
+};
+
+struct client_ctx {
+	xmpp_ctx_t *ctx;
+	xmpp_log_t log;
+	const struct config *cfg;
+	struct client *clients;
+};
+
+/* libstrophe's callbacks that carry no userdata find their client here;
+ * there is one context per process, owned by the loop thread. */
+static struct client_ctx *client_the_ctx;
+
+const char *client_strerror(enum client_error e)
+{
+	static const char *const names[] = {
+		"ok", "authentication failed", "certificate not trusted",
+		"network error", "resource conflict", "stream error",
+		"descriptor or memory limit"};
+	return (size_t)e < sizeof(names) / sizeof(names[0]) ? names[e] : "?";
+}
+
+/* Stanza dumps arrive at debug level and hold message bodies and SASL
+ * exchanges: they are never logged. */
+static void client_log(void *ud, xmpp_log_level_t level, const char *area,
+		       const char *msg)
+{
+	(void)ud;
+	if (level == XMPP_LEVEL_ERROR)
+		log_error("xmpp %s: %s", area, msg);
+	else if (level == XMPP_LEVEL_WARN)
+		log_warn("xmpp %s: %s", area, msg);
+}
+
+struct client_ctx *client_ctx_new(const struct config *cfg)
+{
+	struct client_ctx *cx = calloc(1, sizeof(*cx));
+
+	if (!cx)
+		return NULL;
+	xmpp_initialize();
+	cx->log.handler = client_log;
+	cx->cfg = cfg;
+	cx->ctx = xmpp_ctx_new(NULL, &cx->log);
+	if (!cx->ctx) {
+		free(cx);
+		log_error("cannot create the XMPP context");
+		return NULL;
+	}
+	client_the_ctx = cx;
+	return cx;
+}
+
+void client_ctx_free(struct client_ctx *cx)
+{
+	if (!cx)
+		return;
+	while (cx->clients)
+		client_free(cx->clients);
+	xmpp_ctx_free(cx->ctx);
+	xmpp_shutdown();
+	client_the_ctx = NULL;
+	free(cx);
+}
+
+void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms)
+{
+	xmpp_run_once(cx->ctx, timeout_ms);
+}
+
+static struct client *client_by_conn(const xmpp_conn_t *conn)
+{
+	struct client *c = client_the_ctx ? client_the_ctx->clients : NULL;
+
+	while (c && c->conn != conn)
+		c = c->next;
+	return c;
+}
+
+static int client_certfail(const xmpp_tlscert_t *cert, const char *errormsg)
+{
+	struct client *c = client_by_conn(xmpp_tlscert_get_conn(cert));
+
+	log_warn("TLS certificate of %s rejected: %s",
+		 c ? xmpp_conn_get_jid(c->conn) : "?", errormsg);
+	if (c)
+		c->certfail = 1;
+	return 0; /* never accept an unverified certificate */
+}
+
+static int client_sockopt(xmpp_conn_t *conn, void *sock)
+{
+	int fd = *(int *)sock;
+
+	if (fd >= CLIENT_FD_LIMIT) {
+		struct client *c = client_by_conn(conn);
+		log_error("socket %d is too close to FD_SETSIZE: refused", fd);
+		if (c)
+			c->limit = 1;
+		return -1;
+	}
+	return xmpp_sockopt_cb_keepalive(conn, sock);
+}
+
+/* Adds <name xmlns=ns>text</name> (text may be NULL) under parent. */
+static int client_add_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
+			    const char *name, const char *ns, const char *text)
+{
+	xmpp_stanza_t *el = xmpp_stanza_new(ctx);
+	int r = -1;
+
+	if (!el)
+		return -1;
+	if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
+	    (ns && xmpp_stanza_set_ns(el, ns) != XMPP_EOK))
+		goto out;
+	if (text) {
+		xmpp_stanza_t *t = xmpp_stanza_new(ctx);
+		if (!t || xmpp_stanza_set_text(t, text) != XMPP_EOK) {
+			xmpp_stanza_release(t);
+			goto out;
+		}
+		xmpp_stanza_add_child_ex(el, t, 0);
+	}
+	r = xmpp_stanza_add_child(parent, el) == XMPP_EOK ? 0 : -1;
+out:
+	xmpp_stanza_release(el);
+	return r;
+}
+
+static void client_roster_items(struct client *c, xmpp_stanza_t *query)
+{
+	for (xmpp_stanza_t *it = xmpp_stanza_get_children(query); it;
+	     it = xmpp_stanza_get_next(it)) {
+		const char *name = xmpp_stanza_get_name(it);
+		const char *jid = xmpp_stanza_get_attribute(it, "jid");
+		const char *sub = xmpp_stanza_get_attribute(it, "subscription");
+		const char *groups[CLIENT_GROUPS_MAX];
+		char *texts[CLIENT_GROUPS_MAX];
+		size_t n = 0;
+
+		if (!name || strcmp(name, "item") != 0 || !jid)
+			continue;
+		if (sub && strcmp(sub, "remove") == 0) {
+			c->ev->roster_remove(c->ud, jid);
+			continue;
+		}
+		for (xmpp_stanza_t *g = xmpp_stanza_get_child_by_name(it, "group");
+		     g && n < CLIENT_GROUPS_MAX; g = xmpp_stanza_get_next(g)) {
+			const char *gn = xmpp_stanza_get_name(g);
+			if (!gn || strcmp(gn, "group") != 0)
+				continue;
+			texts[n] = xmpp_stanza_get_text(g);
+			if (texts[n]) {
+				groups[n] = texts[n];
+				n++;
+			}
+		}
+		c->ev->roster_item(c->ud, jid,
+				   xmpp_stanza_get_attribute(it, "name"), sub,
+				   groups, n);
+		for (size_t i = 0; i < n; i++)
+			xmpp_free(c->cx->ctx, texts[i]);
+	}
+}
+
+static int client_send_initial_presence(struct client *c)
+{
+	xmpp_stanza_t *p = xmpp_presence_new(c->cx->ctx);
+
+	if (!p)
+		return -1;
+	xmpp_send(c->conn, p);
+	xmpp_stanza_release(p);
+	return 0;
+}
+
+static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
+				   void *ud)
+{
+	struct client *c = ud;
+	const char *type = xmpp_stanza_get_type(st);
+	xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, XMPP_NS_ROSTER);
+
+	(void)conn;
+	if (type && strcmp(type, "result") == 0 && q)
+		client_roster_items(c, q);
+	else
+		log_warn("roster request of %s failed", xmpp_conn_get_jid(c->conn));
+	/* Presence after the roster, so contacts' answers find their entry. */
+	client_send_initial_presence(c);
+	c->online = 1;
+	c->ev->online(c->ud, xmpp_conn_get_bound_jid(c->conn));
+	return 0;
+}
+
+static void client_request_roster(struct client *c)
+{
+	char id[WIRE_ID_HEX + 1];
+	xmpp_stanza_t *iq;
+
+	seal_random_id(id);
+	iq = xmpp_iq_new(c->cx->ctx, "get", id);
+	if (!iq || client_add_child(c->cx->ctx, iq, "query", XMPP_NS_ROSTER,
+				    NULL) == -1) {
+		xmpp_stanza_release(iq);
+		xmpp_disconnect(c->conn);
+		return;
+	}
+	xmpp_id_handler_add(c->conn, client_on_roster_result, id, c);
+	xmpp_send(c->conn, iq);
+	xmpp_stanza_release(iq);
+}
+
+/* Roster pushes are only trusted from our own account (RFC 6121 2.1.6). */
+static int client_on_roster_push(xmpp_conn_t *conn, xmpp_stanza_t *st,
+				 void *ud)
+{
+	struct client *c = ud;
+	const char *from = xmpp_stanza_get_from(st);
+	const char *type = xmpp_stanza_get_type(st);
+	xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, XMPP_NS_ROSTER);
+	char *bare = from ? xmpp_jid_bare(c->cx->ctx, from) : NULL;
+	char *own = xmpp_jid_bare(c->cx->ctx, xmpp_conn_get_bound_jid(conn));
+
+	if (type && strcmp(type, "set") == 0 && q &&
+	    (!from || (bare && own && strcmp(bare, own) == 0))) {
+		client_roster_items(c, q);
+		xmpp_stanza_t *res = xmpp_iq_new(c->cx->ctx, "result",
+						 xmpp_stanza_get_id(st));
+		if (res) {
+			xmpp_send(conn, res);
+			xmpp_stanza_release(res);
+		}
+	}
+	xmpp_free(c->cx->ctx, bare);
+	xmpp_free(c->cx->ctx, own);
+	return 1;
+}
+
+/* The text of child name, in *owned for the caller to xmpp_free(). */
+static const char *client_child_text(xmpp_stanza_t *st, const char *name,
+				     char **owned)
+{
+	xmpp_stanza_t *el = xmpp_stanza_get_child_by_name(st, name);
+
+	*owned = el ? xmpp_stanza_get_text(el) : NULL;
+	return *owned;
+}
+
+static int client_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	const char *from = xmpp_stanza_get_from(st);
+	const char *type = xmpp_stanza_get_type(st);
+	xmpp_stanza_t *caps = xmpp_stanza_get_child_by_ns(st, CLIENT_NS_CAPS);
+	char capsbuf[512];
+	char *show = NULL, *status = NULL;
+
+	(void)conn;
+	if (!from)
+		return 1;
+	if (type && strcmp(type, "unavailable") == 0) {
+		c->ev->presence(c->ud, from, NULL);
+		return 1;
+	}
+	if (type) /* subscription requests and errors: not presence */
+		return 1;
+	struct roster_presence p = {
+		.show = client_child_text(st, "show", &show),
+		.status = client_child_text(st, "status", &status),
+	};
+	if (!p.show || !*p.show)
+		p.show = "available";
+	if (caps && xmpp_stanza_get_attribute(caps, "node") &&
+	    xmpp_stanza_get_attribute(caps, "ver")) {
+		snprintf(capsbuf, sizeof(capsbuf), "%s#%s",
+			 xmpp_stanza_get_attribute(caps, "node"),
+			 xmpp_stanza_get_attribute(caps, "ver"));
+		p.caps = capsbuf;
+	}
+	c->ev->presence(c->ud, from, &p);
+	xmpp_free(c->cx->ctx, show);
+	xmpp_free(c->cx->ctx, status);
+	return 1;
+}
+
+static const char *client_chat_state(xmpp_stanza_t *st)
+{
+	for (xmpp_stanza_t *ch = xmpp_stanza_get_children(st); ch;
+	     ch = xmpp_stanza_get_next(ch)) {
+		const char *ns = xmpp_stanza_get_ns(ch);
+		if (ns && strcmp(ns, CLIENT_NS_CHATSTATES) == 0)
+			return xmpp_stanza_get_name(ch);
+	}
+	return NULL;
+}
+
+static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	const char *type = xmpp_stanza_get_type(st);
+	char *body = NULL;
+
+	(void)conn;
+	if (type && strcmp(type, "error") == 0)
+		return 1;
+	struct client_message m = {
+		.from = xmpp_stanza_get_from(st),
+		.id = xmpp_stanza_get_id(st),
+		.type = type ? type : "normal",
+		.body = client_child_text(st, "body", &body),
+		.state = client_chat_state(st),
+	};
+	if (m.from && (m.body || m.state))
+		c->ev->message(c->ud, &m);
+	xmpp_free(c->cx->ctx, body);
+	return 1;
+}
+
+static enum client_error client_classify(struct client *c, int error,
+					 xmpp_stream_error_t *se)
+{
+	if (c->limit)
+		return CLIENT_ERR_LIMIT;
+	if (c->certfail)
+		return CLIENT_ERR_TLS;
+	if (se && se->type == XMPP_SE_NOT_AUTHORIZED)
+		return CLIENT_ERR_AUTH;
+	if (se && se->type == XMPP_SE_CONFLICT)
+		return CLIENT_ERR_CONFLICT;
+	if (se)
+		return CLIENT_ERR_STREAM;
+	if (error)
+		return CLIENT_ERR_NETWORK;
+	/*
+	 * libstrophe closes the stream itself, with no error code, when the
+	 * server refused every SASL mechanism; before we were online that
+	 * is the only clean close it makes.
+	 */
+	return c->online ? CLIENT_ERR_NETWORK : CLIENT_ERR_AUTH;
+}
+
+static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
+			   int error, xmpp_stream_error_t *se, void *ud)
+{
+	struct client *c = ud;
+
+	(void)conn;
+	if (!c->ev) /* being freed */
+		return;
+	if (event == XMPP_CONN_CONNECT) {
+		client_request_roster(c);
+		return;
+	}
+	if (event != XMPP_CONN_DISCONNECT && event != XMPP_CONN_FAIL)
+		return;
+	enum client_error err = client_classify(c, error, se);
+	int was_online = c->online;
+	c->online = 0;
+	c->certfail = c->limit = 0;
+	c->ev->offline(c->ud, err, was_online);
+}
+
+struct client *client_new(struct client_ctx *cx, const char *jid,
+			  const char *password, const char *resource,
+			  const struct client_events *ev, void *ud)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	char full[JID_MAX + 1];
+
+	if (!c || !(c->conn = xmpp_conn_new(cx->ctx))) {
+		free(c);
+		return NULL;
+	}
+	c->cx = cx;
+	c->ev = ev;
+	c->ud = ud;
+	snprintf(full, sizeof(full), "%s/%s", jid, resource);
+	xmpp_conn_set_jid(c->conn, full);
+	xmpp_conn_set_pass(c->conn, password);
+	xmpp_conn_set_flags(c->conn, XMPP_CONN_FLAG_MANDATORY_TLS);
+	if (cx->cfg->xmpp_cafile[0])
+		xmpp_conn_set_cafile(c->conn, cx->cfg->xmpp_cafile);
+	if (cx->cfg->xmpp_capath[0])
+		xmpp_conn_set_capath(c->conn, cx->cfg->xmpp_capath);
+	xmpp_conn_set_certfail_handler(c->conn, client_certfail);
+	xmpp_conn_set_sockopt_callback(c->conn, client_sockopt);
+	/* User handlers stay across reconnects and only fire once authed. */
+	xmpp_handler_add(c->conn, client_on_message, NULL, "message", NULL, c);
+	xmpp_handler_add(c->conn, client_on_presence, NULL, "presence", NULL, c);
+	xmpp_handler_add(c->conn, client_on_roster_push, XMPP_NS_ROSTER, "iq",
+			 "set", c);
+	c->next = cx->clients;
+	if (cx->clients)
+		cx->clients->prev = c;
+	cx->clients = c;
+	return c;
+}
+
+int client_connect(struct client *c)
+{
+	const struct config *cfg = c->cx->cfg;
+	const char *host = cfg->xmpp_connect_host[0] ? cfg->xmpp_connect_host
+						      : NULL;
+
+	if (xmpp_connect_client(c->conn, host,
+				(unsigned short)cfg->xmpp_connect_port,
+				client_on_conn, c) != XMPP_EOK) {
+		log_error("cannot start connecting %s", xmpp_conn_get_jid(c->conn));
+		return -1;
+	}
+	return 0;
+}
+
+void client_disconnect(struct client *c)
+{
+	if (c->online) {
+		xmpp_stanza_t *p = xmpp_presence_new(c->cx->ctx);
+		if (p && xmpp_stanza_set_type(p, "unavailable") == XMPP_EOK)
+			xmpp_send(c->conn, p);
+		xmpp_stanza_release(p);
+	}
+	if (!xmpp_conn_is_disconnected(c->conn))
+		xmpp_disconnect(c->conn);
+}
+
+void client_free(struct client *c)
+{
+	if (!c)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->cx->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	/* Releasing a live connection fires its handler: silence it first. */
+	c->ev = NULL;
+	xmpp_conn_release(c->conn);
+	free(c);
+}
+
+int client_is_online(const struct client *c)
+{
+	return c->online;
+}
+
+int client_send_message(struct client *c, const char *to, const char *id,
+			const char *body, const char *state)
+{
+	xmpp_ctx_t *ctx = c->cx->ctx;
+	xmpp_stanza_t *m;
+	int r = -1;
+
+	if (!c->online || !(m = xmpp_message_new(ctx, "chat", to, id)))
+		return -1;
+	if (body && xmpp_message_set_body(m, body) != XMPP_EOK)
+		goto out;
+	if (state && client_add_child(ctx, m, state, CLIENT_NS_CHATSTATES,
+				      NULL) == -1)
+		goto out;
+	xmpp_send(c->conn, m);
+	r = 0;
+out:
+	xmpp_stanza_release(m);
+	return r;
+}
+
+int client_send_presence(struct client *c, const char *show,
+			 const char *status)
+{
+	xmpp_ctx_t *ctx = c->cx->ctx;
+	xmpp_stanza_t *p;
+	int r = -1;
+	/* "invisible": contacts see us go offline; the session stays. */
+	int gone = strcmp(show, "unavailable") == 0 ||
+		   strcmp(show, "invisible") == 0;
+	int plain = strcmp(show, "available") == 0;
+
+	if (!c->online || !(p = xmpp_presence_new(ctx)))
+		return -1;
+	if (gone && xmpp_stanza_set_type(p, "unavailable") != XMPP_EOK)
+		goto out;
+	if (!gone && !plain &&
+	    client_add_child(ctx, p, "show", NULL, show) == -1)
+		goto out;
+	if (status && *status &&
+	    client_add_child(ctx, p, "status", NULL, status) == -1)
+		goto out;
+	xmpp_send(c->conn, p);
+	r = 0;
+out:
+	xmpp_stanza_release(p);
+	return r;
+}

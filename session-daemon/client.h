@@ -1,0 +1,78 @@
+/*
+ * client.h: the daemon's XMPP side, and the only user of libstrophe. One
+ * struct client_ctx runs every connection in one event loop owned by one
+ * thread; a struct client is one user's stream. Incoming stanzas become
+ * plain calls on struct client_events, so nothing else sees a stanza.
+ */
+#ifndef TALKPROXY_CLIENT_H
+#define TALKPROXY_CLIENT_H
+
+#include <stddef.h>
+
+struct config;
+struct roster_presence;
+struct client_ctx;
+struct client;
+
+enum client_error {
+	CLIENT_OK,
+	CLIENT_ERR_AUTH,     /* the server refused the credentials */
+	CLIENT_ERR_TLS,      /* the server's certificate did not verify */
+	CLIENT_ERR_NETWORK,  /* no connection, or it broke */
+	CLIENT_ERR_CONFLICT, /* another login took our resource */
+	CLIENT_ERR_STREAM,   /* the server ended the stream with an error */
+	CLIENT_ERR_LIMIT     /* out of descriptors or memory here */
+};
+const char *client_strerror(enum client_error e);
+
+struct client_message {
+	const char *from; /* full JID as sent */
+	const char *id;   /* may be NULL */
+	const char *type; /* "chat", "normal", ... */
+	const char *body; /* may be NULL (a bare chat state) */
+	const char *state; /* XEP-0085 state or NULL */
+};
+
+struct client_events {
+	/* The stream is up: bound, roster loaded, initial presence sent. */
+	void (*online)(void *ud, const char *bound_jid);
+	/* The stream went down; was_online says whether online() came first. */
+	void (*offline)(void *ud, enum client_error err, int was_online);
+	void (*roster_item)(void *ud, const char *jid, const char *name,
+			    const char *subscription, const char *const *groups,
+			    size_t ngroups);
+	void (*roster_remove)(void *ud, const char *jid);
+	/* p == NULL: from went unavailable. */
+	void (*presence)(void *ud, const char *from,
+			 const struct roster_presence *p);
+	void (*message)(void *ud, const struct client_message *m);
+};
+
+/* Returns NULL (logged) on failure. */
+struct client_ctx *client_ctx_new(const struct config *cfg);
+void client_ctx_free(struct client_ctx *cx);
+/* Runs the event loop once, waiting at most timeout_ms for the network. */
+void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms);
+
+/*
+ * A new, unconnected client for jid (bare) with password and resource. The
+ * password is copied and wiped on free. Returns NULL on allocation failure.
+ */
+struct client *client_new(struct client_ctx *cx, const char *jid,
+			  const char *password, const char *resource,
+			  const struct client_events *ev, void *ud);
+/* Starts connecting; the result arrives as online() or offline(). */
+int client_connect(struct client *c);
+/* Sends unavailable presence and closes the stream; offline() follows. */
+void client_disconnect(struct client *c);
+/* Frees without firing events. Safe outside libstrophe callbacks only. */
+void client_free(struct client *c);
+int client_is_online(const struct client *c);
+
+/* Each returns 0, or -1 when the stream is not up or memory ran out. */
+int client_send_message(struct client *c, const char *to, const char *id,
+			const char *body, const char *state);
+int client_send_presence(struct client *c, const char *show,
+			 const char *status);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * main.c: talkproxyd, the session daemon. Starts the bus thread, then runs
+ * the one loop thread that owns libstrophe: take requests from the mailbox,
+ * run the XMPP event loop once, run the session timers, repeat.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "client.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "mailbox.h"
+#include "seal.h"
+#include "session.h"
+#include "wire.h"
+
+/* How long select() may sleep when nothing happens. A request wakes it at
+ * once (mailbox.h); this only bounds timer granularity and idle CPU. */
+#define DAEMON_IDLE_WAIT_MS 1000
+#define DAEMON_SHUTDOWN_MS 3000
+
+static volatile sig_atomic_t daemon_stop;
+
+static void daemon_on_term(int sig)
+{
+	(void)sig;
+	daemon_stop = 1;
+}
+
+/*
+ * libstrophe's select() corrupts memory at descriptor FD_SETSIZE: cap the
+ * process below it, so running out is a clean EMFILE, never a crash.
+ */
+static void daemon_cap_descriptors(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > FD_SETSIZE) {
+		rl.rlim_cur = FD_SETSIZE;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_fatal("cannot cap descriptors at %d: %m", FD_SETSIZE);
+	}
+}
+
+static void daemon_setup(int argc, char **argv, struct config *cfg)
+{
+	const char *path = NULL;
+	char err[512];
+	int opt, dump = 0;
+
+	while ((opt = getopt(argc, argv, "c:d")) != -1) {
+		if (opt == 'c')
+			path = optarg;
+		else if (opt == 'd')
+			dump = 1;
+		else
+			log_fatal("usage: talkproxyd -c config [-d]");
+	}
+	config_init(cfg);
+	if (!path)
+		log_fatal("usage: talkproxyd -c config [-d]");
+	if (config_load(cfg, path, err, sizeof(err)) == -1)
+		log_fatal("%s", err);
+	if (dump) {
+		config_dump(cfg, stdout);
+		exit(0);
+	}
+	if (log_open("talkproxyd", cfg->log_level, cfg->log_file) == -1)
+		log_fatal("cannot open the log");
+	if (seal_init() == -1)
+		log_fatal("libsodium failed to initialise");
+	if (!cfg->daemon_id[0])
+		seal_random_id(cfg->daemon_id);
+	daemon_cap_descriptors();
+}
+
+static void daemon_signals(void)
+{
+	struct sigaction sa = {.sa_handler = daemon_on_term};
+	sigset_t set;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static void daemon_pass(struct mailbox *mb, struct client_ctx *cx,
+			struct session_table *t, unsigned long wait_ms)
+{
+	struct mailbox_item *items = mailbox_take(mb);
+
+	for (struct mailbox_item *it = items; it; it = it->next)
+		session_table_handle(t, it->msg, it->len);
+	mailbox_item_free(items);
+	if (mailbox_wait_begin(mb)) {
+		client_ctx_run_once(cx, wait_ms);
+		mailbox_wait_end(mb);
+	} else {
+		client_ctx_run_once(cx, 0);
+	}
+	session_table_tick(t);
+}
+
+static void daemon_shutdown(struct mailbox *mb, struct client_ctx *cx,
+			    struct session_table *t)
+{
+	/* Give streams a moment to say goodbye; contacts see us leave. */
+	for (int waited = 0; session_table_close_all(t) > 0 &&
+			     waited < DAEMON_SHUTDOWN_MS; waited += 50)
+		daemon_pass(mb, cx, t, 50);
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	char channel[sizeof(WIRE_CHAN_DAEMON_PREFIX) + CONFIG_STR_MAX];
+
+	daemon_setup(argc, argv, &cfg);
+	/* The loop thread is this one: make the mailbox here so SIGUSR1
+	 * wakes it, and start the bus thread after. */
+	struct mailbox *mb = mailbox_new();
+	struct bus *bus = bus_open(&cfg);
+	struct client_ctx *cx = client_ctx_new(&cfg);
+	if (!mb || !bus || !cx)
+		log_fatal("cannot start: see the errors above");
+	struct session_table *t = session_table_new(&cfg, cx, bus, cfg.daemon_id);
+	snprintf(channel, sizeof(channel), "%s%s", WIRE_CHAN_DAEMON_PREFIX,
+		 cfg.daemon_id);
+	daemon_signals();
+	struct listener *l = t ? listener_start(&cfg, mb, channel) : NULL;
+	if (!l)
+		log_fatal("cannot start the bus thread");
+	log_info("talkproxyd %s started as %s (at most %d sessions)",
+		 PACKAGE_VERSION, cfg.daemon_id, cfg.daemon_max_sessions);
+	while (!daemon_stop)
+		daemon_pass(mb, cx, t, DAEMON_IDLE_WAIT_MS);
+	log_info("stopping: closing %zu sessions", session_table_count(t));
+	listener_stop(l);
+	daemon_shutdown(mb, cx, t);
+	session_table_free(t);
+	client_ctx_free(cx);
+	bus_close(bus);
+	mailbox_free(mb);
+	log_info("stopped");
+	log_close();
+	return 0;
+}

@@ -1,0 +1,764 @@
+/* session.c: sessions and the API calls that act on them (session.h). */
+#include "session.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "client.h"
+#include "config.h"
+#include "envelope.h"
+#include "jid.h"
+#include "log.h"
+#include "roster.h"
+#include "seal.h"
+#include "wire.h"
+
+/* Each login that reuses a session adds a token; the oldest goes first. */
+#define SESSION_TOKENS 8
+/* Logins waiting for the same stream to come up. */
+#define SESSION_WAITERS 4
+#define SESSION_BACKOFF_MIN_MS 1000
+#define SESSION_BACKOFF_MAX_MS 60000
+#define SESSION_LEASE_MS 30000
+#define SESSION_CLAIM_MS 60000
+
+enum session_state {
+	SESSION_CONNECTING, /* first login, no answer yet */
+	SESSION_ONLINE,
+	SESSION_RECONNECTING, /* was online; the stream broke */
+	SESSION_CLOSING,      /* logged out; waiting for the stream to end */
+	SESSION_DEAD          /* to be freed by the next tick */
+};
+
+enum session_idle { SESSION_ACTIVE, SESSION_AUTO_AWAY, SESSION_AUTO_XA };
+
+struct session_waiter {
+	char rid[WIRE_ID_HEX + 1];
+	char token[WIRE_TOKEN_B64 + 1];
+	int64_t deadline_ms;
+};
+
+struct session {
+	struct session_table *t;
+	struct session *next;
+	enum session_state state;
+	char sid[WIRE_ID_HEX + 1];
+	char jid[JID_MAX + 1]; /* bare */
+	char resource[JID_PART_MAX + 1];
+	char bound[JID_MAX + 1];
+	uint8_t cred[32]; /* keyed digest of jid and password */
+	char *password;   /* for reconnects; wiped when freed */
+	struct client *client;
+	struct roster *roster;
+	struct session_waiter waiters[SESSION_WAITERS];
+	size_t nwaiters;
+	char th[SESSION_TOKENS][WIRE_TOKEN_HASH_HEX + 1];
+	size_t ntokens;
+	int64_t reconnect_at_ms;
+	int backoff_ms;
+	int64_t active_ms; /* last client request */
+	enum session_idle idle;
+	char show[16];
+	char status[1025];
+};
+
+struct session_table {
+	const struct config *cfg;
+	struct client_ctx *cx;
+	struct bus *bus;
+	const char *daemon_id;
+	struct session *head;
+	size_t count;
+	uint8_t cred_key[SEAL_KEY_BYTES];
+	int64_t lease_renew_ms;
+};
+
+/* One request being answered. */
+struct session_req {
+	struct session_table *t;
+	struct envelope env;
+	int answered;
+};
+
+static int64_t session_now(void)
+{
+	return envelope_now_ms();
+}
+
+static void session_reply_to(struct session_table *t, const char *rid,
+			     int status, json_t *body_take)
+{
+	char *msg = envelope_encode_reply(rid, status, body_take);
+
+	if (!msg || bus_reply(t->bus, rid, msg, strlen(msg)) == -1)
+		log_error("reply to %s lost", rid);
+	free(msg);
+	json_decref(body_take);
+}
+
+static void session_reply(struct session_req *r, int status, json_t *body)
+{
+	session_reply_to(r->t, r->env.rid, status, body);
+	r->answered = 1;
+}
+
+static void session_fail_to(struct session_table *t, const char *rid,
+			    int status, const char *code, const char *message)
+{
+	session_reply_to(t, rid, status, envelope_error(code, message, NULL));
+}
+
+static void session_fail(struct session_req *r, int status, const char *code,
+			 const char *message)
+{
+	session_fail_to(r->t, r->env.rid, status, code, message);
+	r->answered = 1;
+}
+
+/* ---- tokens and ownership in Redis ---- */
+
+static int session_store_token(struct session *s, const char *token)
+{
+	char key[128], th[WIRE_TOKEN_HASH_HEX + 1];
+
+	seal_token_hash(token, strlen(token), th);
+	if (bus_set(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, th),
+		    s->sid, strlen(s->sid), 0) == -1)
+		return -1;
+	if (s->ntokens == SESSION_TOKENS) {
+		bus_del(s->t->bus, bus_key(key, sizeof(key),
+					   WIRE_KEY_TOKEN_PREFIX, s->th[0]));
+		memmove(s->th[0], s->th[1], sizeof(s->th[0]) * (SESSION_TOKENS - 1));
+		s->ntokens--;
+	}
+	memcpy(s->th[s->ntokens++], th, sizeof(th));
+	return 0;
+}
+
+static int session_store_owner(struct session *s)
+{
+	char key[128];
+	const char *id = s->t->daemon_id;
+
+	return bus_set(s->t->bus,
+		       bus_key(key, sizeof(key), WIRE_KEY_OWNER_PREFIX, s->sid),
+		       id, strlen(id), 0);
+}
+
+/* Forgets every token and the owner record: the session is gone. */
+static void session_unstore(struct session *s)
+{
+	char key[128];
+
+	for (size_t i = 0; i < s->ntokens; i++)
+		bus_del(s->t->bus,
+			bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, s->th[i]));
+	s->ntokens = 0;
+	bus_del(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_OWNER_PREFIX, s->sid));
+}
+
+static struct session *session_by_token(struct session_table *t,
+					const char *th)
+{
+	for (struct session *s = t->head; s; s = s->next)
+		for (size_t i = 0; i < s->ntokens; i++)
+			if (s->state != SESSION_DEAD && strcmp(s->th[i], th) == 0)
+				return s;
+	return NULL;
+}
+
+/* ---- session life ---- */
+
+static void session_end(struct session *s, const char *why)
+{
+	if (s->state == SESSION_DEAD)
+		return;
+	log_info("session %s (%s) ends: %s", s->sid, s->jid, why);
+	session_unstore(s);
+	for (size_t i = 0; i < s->nwaiters; i++)
+		session_fail_to(s->t, s->waiters[i].rid, 503, "session_offline",
+				"the session ended");
+	s->nwaiters = 0;
+	if (s->client && (s->state == SESSION_ONLINE ||
+			  s->state == SESSION_CONNECTING ||
+			  s->state == SESSION_RECONNECTING)) {
+		s->state = SESSION_CLOSING;
+		client_disconnect(s->client);
+	} else {
+		s->state = SESSION_DEAD;
+	}
+}
+
+static void session_free(struct session *s)
+{
+	client_free(s->client);
+	roster_free(s->roster);
+	if (s->password) {
+		seal_wipe(s->password, strlen(s->password));
+		free(s->password);
+	}
+	seal_wipe(s->cred, sizeof(s->cred));
+	free(s);
+}
+
+/* Answers every waiting login now that the stream is up. */
+static void session_answer_logins(struct session *s)
+{
+	for (size_t i = 0; i < s->nwaiters; i++) {
+		struct session_waiter *w = &s->waiters[i];
+		if (session_store_token(s, w->token) == -1) {
+			session_fail_to(s->t, w->rid, 503, "redis_unavailable",
+					"the session could not be stored");
+		} else {
+			session_reply_to(s->t, w->rid, 200,
+					 json_pack("{s:s, s:s}", "token", w->token,
+						   "jid", s->bound));
+		}
+		seal_wipe(w->token, sizeof(w->token));
+	}
+	s->nwaiters = 0;
+}
+
+static void session_on_online(void *ud, const char *bound)
+{
+	struct session *s = ud;
+
+	snprintf(s->bound, sizeof(s->bound), "%s", bound ? bound : s->jid);
+	if (s->state == SESSION_CLOSING) {
+		client_disconnect(s->client);
+		return;
+	}
+	if (session_store_owner(s) == -1)
+		log_error("session %s: owner record not written", s->sid);
+	log_info("session %s online as %s", s->sid, s->bound);
+	s->state = SESSION_ONLINE;
+	s->backoff_ms = 0;
+	/* A reconnect restores the presence the user had chosen. */
+	if (strcmp(s->show, "available") != 0 || s->status[0])
+		client_send_presence(s->client, s->show, s->status);
+	session_answer_logins(s);
+	if (s->ntokens == 0)
+		session_end(s, "no token could be stored");
+}
+
+static void session_login_failed(struct session *s, enum client_error err)
+{
+	int status = 502;
+	const char *code = "xmpp_error";
+
+	if (err == CLIENT_ERR_AUTH) {
+		status = 401;
+		code = "auth_failed";
+	} else if (err == CLIENT_ERR_LIMIT) {
+		status = 503;
+		code = "daemon_full";
+	}
+	for (size_t i = 0; i < s->nwaiters; i++)
+		session_fail_to(s->t, s->waiters[i].rid, status, code,
+				client_strerror(err));
+	s->nwaiters = 0;
+	s->state = SESSION_DEAD;
+}
+
+static void session_schedule_reconnect(struct session *s)
+{
+	uint32_t jitter;
+
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SESSION_BACKOFF_MIN_MS;
+	if (s->backoff_ms > SESSION_BACKOFF_MAX_MS)
+		s->backoff_ms = SESSION_BACKOFF_MAX_MS;
+	/* Jitter spreads a whole daemon's reconnects after a server restart. */
+	seal_random(&jitter, sizeof(jitter));
+	s->reconnect_at_ms = session_now() + s->backoff_ms / 2 +
+			     jitter % (uint32_t)(s->backoff_ms / 2 + 1);
+	s->state = SESSION_RECONNECTING;
+}
+
+static void session_on_offline(void *ud, enum client_error err, int was_online)
+{
+	struct session *s = ud;
+
+	roster_clear_presence(s->roster);
+	if (s->state == SESSION_CLOSING || s->state == SESSION_DEAD) {
+		s->state = SESSION_DEAD;
+		return;
+	}
+	if (s->state == SESSION_CONNECTING) {
+		log_info("session %s (%s): login failed: %s", s->sid, s->jid,
+			 client_strerror(err));
+		session_login_failed(s, err);
+		return;
+	}
+	log_warn("session %s (%s): stream down (%s)%s", s->sid, s->jid,
+		 client_strerror(err), was_online ? "" : " while reconnecting");
+	if (err == CLIENT_ERR_AUTH) {
+		session_end(s, "the server no longer accepts the credentials");
+		s->state = SESSION_DEAD;
+		return;
+	}
+	session_schedule_reconnect(s);
+}
+
+static void session_on_roster_item(void *ud, const char *jid, const char *name,
+				   const char *sub, const char *const *groups,
+				   size_t n)
+{
+	struct session *s = ud;
+
+	if (roster_set(s->roster, jid, name, sub, groups, n) == -1)
+		log_error("session %s: roster entry dropped (memory)", s->sid);
+}
+
+static void session_on_roster_remove(void *ud, const char *jid)
+{
+	roster_remove(((struct session *)ud)->roster, jid);
+}
+
+static void session_on_presence(void *ud, const char *from,
+				const struct roster_presence *p)
+{
+	struct session *s = ud;
+
+	if (roster_presence(s->roster, from, p) == -1)
+		log_debug("session %s: presence from a malformed JID", s->sid);
+}
+
+static void session_on_message(void *ud, const struct client_message *m)
+{
+	struct session *s = ud;
+	char bare[JID_MAX + 1];
+
+	if (jid_bare(m->from, bare, sizeof(bare)) == -1)
+		return;
+	/* Bodies never reach the log; ids let an admin follow a message. */
+	log_info("session %s: message from %s id=%s type=%s%s%s", s->sid, bare,
+		 m->id ? m->id : "-", m->type, m->body ? " with body" : "",
+		 m->state ? " state=" : "");
+	if (m->state)
+		log_debug("session %s: chat state %s", s->sid, m->state);
+}
+
+static const struct client_events session_events = {
+	.online = session_on_online,
+	.offline = session_on_offline,
+	.roster_item = session_on_roster_item,
+	.roster_remove = session_on_roster_remove,
+	.presence = session_on_presence,
+	.message = session_on_message,
+};
+
+/* ---- calls ---- */
+
+static int session_add_waiter(struct session *s, const struct envelope *env,
+			      char token[WIRE_TOKEN_B64 + 1])
+{
+	if (s->nwaiters == SESSION_WAITERS)
+		return -1;
+	struct session_waiter *w = &s->waiters[s->nwaiters++];
+	memcpy(w->rid, env->rid, sizeof(w->rid));
+	memcpy(w->token, token, sizeof(w->token));
+	w->deadline_ms = env->deadline_ms;
+	return 0;
+}
+
+/* A live session with the same account, password and resource. */
+static struct session *session_find_login(struct session_table *t,
+					  const char *jid, const uint8_t *cred,
+					  const char *resource)
+{
+	for (struct session *s = t->head; s; s = s->next)
+		if ((s->state == SESSION_ONLINE ||
+		     s->state == SESSION_CONNECTING ||
+		     s->state == SESSION_RECONNECTING) &&
+		    strcmp(s->jid, jid) == 0 && seal_equal(s->cred, cred, 32) &&
+		    (!resource || strcmp(s->resource, resource) == 0))
+			return s;
+	return NULL;
+}
+
+static void session_reuse(struct session_req *r, struct session *s)
+{
+	char token[WIRE_TOKEN_B64 + 1];
+
+	seal_new_token(token);
+	s->active_ms = session_now();
+	if (s->state != SESSION_ONLINE) {
+		if (session_add_waiter(s, &r->env, token) == -1)
+			session_fail(r, 503, "busy", "too many logins at once");
+		r->answered = 1;
+	} else if (session_store_token(s, token) == -1) {
+		session_fail(r, 503, "redis_unavailable", "cannot store token");
+	} else {
+		log_info("session %s: login reuses the stream", s->sid);
+		session_reply(r, 200, json_pack("{s:s, s:s}", "token", token,
+						"jid", s->bound));
+	}
+	seal_wipe(token, sizeof(token));
+}
+
+static struct session *session_new(struct session_table *t, const char *jid,
+				   const char *password, const char *resource,
+				   const uint8_t *cred)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->t = t;
+	seal_random_id(s->sid);
+	snprintf(s->jid, sizeof(s->jid), "%s", jid);
+	snprintf(s->resource, sizeof(s->resource), "%s", resource);
+	snprintf(s->show, sizeof(s->show), "available");
+	memcpy(s->cred, cred, sizeof(s->cred));
+	s->password = strdup(password);
+	s->roster = roster_new();
+	s->client = s->password && s->roster
+			    ? client_new(t->cx, jid, password, resource,
+					 &session_events, s)
+			    : NULL;
+	if (!s->client) {
+		session_free(s);
+		return NULL;
+	}
+	s->active_ms = session_now();
+	s->state = SESSION_CONNECTING;
+	s->next = t->head;
+	t->head = s;
+	t->count++;
+	return s;
+}
+
+/* Another daemon may already be answering this login. */
+static int session_claim(struct session_req *r)
+{
+	char key[128];
+	int got = bus_set_nx(r->t->bus,
+			     bus_key(key, sizeof(key), WIRE_KEY_CLAIM_PREFIX,
+				     r->env.rid),
+			     r->t->daemon_id, SESSION_CLAIM_MS);
+
+	if (got == -1)
+		session_fail(r, 503, "redis_unavailable", "cannot claim login");
+	return got == 1 ? 0 : -1;
+}
+
+static void session_call_login(struct session_req *r, struct session *unused)
+{
+	struct session_table *t = r->t;
+	const char *jid, *password, *resource = NULL;
+	char token[WIRE_TOKEN_B64 + 1];
+	uint8_t cred[32];
+
+	(void)unused;
+	if (json_unpack(r->env.body, "{s:s, s:s, s?:s}", "jid", &jid,
+			"password", &password, "resource", &resource) == -1) {
+		session_fail(r, 400, "bad_request", "login needs jid and password");
+		return;
+	}
+	if (session_claim(r) == -1)
+		return;
+	seal_digest2(cred, t->cred_key, jid, password);
+	struct session *s = session_find_login(t, jid, cred, resource);
+	if (s) {
+		session_reuse(r, s);
+		return;
+	}
+	if (t->count >= (size_t)t->cfg->daemon_max_sessions) {
+		session_fail(r, 503, "daemon_full",
+			     "this daemon carries all the sessions it can");
+		return;
+	}
+	s = session_new(t, jid, password,
+			resource ? resource : t->cfg->xmpp_resource, cred);
+	if (!s || client_connect(s->client) == -1) {
+		if (s)
+			s->state = SESSION_DEAD;
+		session_fail(r, 503, "daemon_full", "cannot start a session");
+		return;
+	}
+	seal_new_token(token);
+	session_add_waiter(s, &r->env, token);
+	seal_wipe(token, sizeof(token));
+	r->answered = 1;
+	log_info("session %s: connecting %s", s->sid, jid);
+}
+
+static void session_call_logout(struct session_req *r, struct session *s)
+{
+	session_end(s, "logout");
+	session_reply(r, 200, json_object());
+}
+
+/* Sends once per client id: a retried request gets the same answer. */
+static int session_first_time(struct session_req *r, struct session *s,
+			      const char *id)
+{
+	char key[WIRE_ID_HEX + 256];
+
+	snprintf(key, sizeof(key), "%s%s:%s", WIRE_KEY_IDEM_PREFIX, s->sid, id);
+	int got = bus_set_nx(r->t->bus, key, "1", WIRE_IDEM_TTL_S * 1000LL);
+	if (got == -1)
+		session_fail(r, 503, "redis_unavailable", "try again");
+	return got;
+}
+
+static void session_call_message(struct session_req *r, struct session *s)
+{
+	const char *to, *body = NULL, *id = NULL, *state = NULL;
+	char gen[WIRE_ID_HEX + 1];
+
+	if (json_unpack(r->env.body, "{s:s, s?:s, s?:s, s?:s}", "to", &to,
+			"body", &body, "id", &id, "state", &state) == -1) {
+		session_fail(r, 400, "bad_request", "message needs to");
+		return;
+	}
+	if (s->state != SESSION_ONLINE) {
+		session_fail(r, 503, "session_offline",
+			     "the XMPP stream is reconnecting; try again");
+		return;
+	}
+	if (!id) {
+		seal_random_id(gen);
+		id = gen;
+	} else {
+		int first = session_first_time(r, s, id);
+		if (first == -1)
+			return;
+		if (first == 0) {
+			session_reply(r, 200, json_pack("{s:s}", "id", id));
+			return;
+		}
+	}
+	if (client_send_message(s->client, to, id, body, state) == -1) {
+		session_fail(r, 502, "xmpp_error", "the message was not sent");
+		return;
+	}
+	session_reply(r, 200, json_pack("{s:s}", "id", id));
+}
+
+static void session_call_presence(struct session_req *r, struct session *s)
+{
+	const char *show, *status = "";
+
+	if (json_unpack(r->env.body, "{s:s, s?:s}", "show", &show, "status",
+			&status) == -1) {
+		session_fail(r, 400, "bad_request", "presence needs show");
+		return;
+	}
+	snprintf(s->show, sizeof(s->show), "%s", show);
+	snprintf(s->status, sizeof(s->status), "%s", status);
+	s->idle = SESSION_ACTIVE;
+	if (s->state == SESSION_ONLINE &&
+	    client_send_presence(s->client, s->show, s->status) == -1) {
+		session_fail(r, 502, "xmpp_error", "presence was not sent");
+		return;
+	}
+	/* While reconnecting, the new presence goes out once back online. */
+	session_reply(r, 200, json_object());
+}
+
+static void session_call_roster(struct session_req *r, struct session *s)
+{
+	json_t *contacts = roster_contacts(s->roster);
+
+	if (!contacts) {
+		session_fail(r, 503, "overloaded", "out of memory");
+		return;
+	}
+	session_reply(r, 200, json_pack("{s:o}", "contacts", contacts));
+}
+
+struct session_call {
+	const char *name;
+	void (*fn)(struct session_req *r, struct session *s);
+	int needs_session;
+};
+
+static const struct session_call session_calls[] = {
+	{"login", session_call_login, 0},
+	{"logout", session_call_logout, 1},
+	{"message", session_call_message, 1},
+	{"presence", session_call_presence, 1},
+	{"roster", session_call_roster, 1},
+};
+
+/* A client request ends the idle timers' effect. */
+static void session_touch(struct session *s)
+{
+	s->active_ms = session_now();
+	if (s->idle != SESSION_ACTIVE && s->state == SESSION_ONLINE)
+		client_send_presence(s->client, s->show, s->status);
+	s->idle = SESSION_ACTIVE;
+}
+
+static void session_dispatch(struct session_req *r)
+{
+	const struct session_call *call = NULL;
+	struct session *s = NULL;
+
+	for (size_t i = 0; i < sizeof(session_calls) / sizeof(session_calls[0]); i++)
+		if (strcmp(session_calls[i].name, r->env.call) == 0)
+			call = &session_calls[i];
+	if (!call) {
+		session_fail(r, 404, "not_found", "no such call");
+		return;
+	}
+	if (call->needs_session) {
+		s = session_by_token(r->t, r->env.th);
+		if (!s) {
+			session_fail(r, 401, "unknown_token",
+				     "this token is unknown or was logged out");
+			return;
+		}
+		session_touch(s);
+	}
+	call->fn(r, s);
+}
+
+void session_table_handle(struct session_table *t, const char *msg,
+			  size_t len)
+{
+	struct session_req r = {.t = t};
+	char err[128];
+
+	if (envelope_decode_request(msg, len, &r.env, err, sizeof(err)) == -1) {
+		log_error("dropped a request from the bus: %s", err);
+		return;
+	}
+	if (r.env.deadline_ms < session_now()) {
+		log_info("%s %s: dropped, its caller gave up", r.env.call, r.env.rid);
+	} else {
+		session_dispatch(&r);
+		if (!r.answered)
+			log_error("%s %s: no answer given", r.env.call, r.env.rid);
+	}
+	envelope_clear(&r.env);
+}
+
+/* ---- timers ---- */
+
+static void session_idle(struct session *s, int64_t now)
+{
+	const struct config *cfg = s->t->cfg;
+	int64_t quiet = (now - s->active_ms) / 1000;
+	int chosen_away = strcmp(s->show, "available") != 0 &&
+			  strcmp(s->show, "chat") != 0;
+
+	if (quiet >= (int64_t)cfg->idle_away_after + cfg->idle_xa_after +
+			     cfg->idle_logout_after) {
+		session_end(s, "idle");
+	} else if (quiet >= (int64_t)cfg->idle_away_after + cfg->idle_xa_after &&
+		   s->idle != SESSION_AUTO_XA) {
+		s->idle = SESSION_AUTO_XA;
+		if (strcmp(s->show, "invisible") != 0 &&
+		    strcmp(s->show, "unavailable") != 0)
+			client_send_presence(s->client, "xa", s->status);
+	} else if (quiet >= cfg->idle_away_after && s->idle == SESSION_ACTIVE) {
+		s->idle = SESSION_AUTO_AWAY;
+		if (!chosen_away)
+			client_send_presence(s->client, "away", s->status);
+	}
+}
+
+static void session_tick_one(struct session *s, int64_t now)
+{
+	if (s->state == SESSION_CONNECTING && s->nwaiters &&
+	    s->waiters[0].deadline_ms < now) {
+		log_info("session %s: login timed out", s->sid);
+		session_login_failed(s, CLIENT_ERR_NETWORK);
+		s->state = SESSION_CLOSING;
+		client_disconnect(s->client);
+	} else if (s->state == SESSION_RECONNECTING && now >= s->reconnect_at_ms) {
+		log_info("session %s: reconnecting", s->sid);
+		s->reconnect_at_ms = now + SESSION_BACKOFF_MAX_MS;
+		if (client_connect(s->client) == -1)
+			session_schedule_reconnect(s);
+	} else if (s->state == SESSION_ONLINE) {
+		session_idle(s, now);
+	}
+}
+
+static void session_renew_lease(struct session_table *t, int64_t now)
+{
+	char key[128];
+
+	if (now < t->lease_renew_ms)
+		return;
+	t->lease_renew_ms = now + SESSION_LEASE_MS / 3;
+	bus_key(key, sizeof(key), WIRE_KEY_ALIVE_PREFIX, t->daemon_id);
+	if (bus_set(t->bus, key, "1", 1, SESSION_LEASE_MS) == -1)
+		log_warn("daemon lease not renewed");
+}
+
+void session_table_tick(struct session_table *t)
+{
+	int64_t now = session_now();
+	struct session **pp = &t->head;
+
+	session_renew_lease(t, now);
+	while (*pp) {
+		struct session *s = *pp;
+		session_tick_one(s, now);
+		if (s->state == SESSION_DEAD) {
+			*pp = s->next;
+			t->count--;
+			session_free(s);
+		} else {
+			pp = &s->next;
+		}
+	}
+}
+
+struct session_table *session_table_new(const struct config *cfg,
+					struct client_ctx *cx, struct bus *bus,
+					const char *daemon_id)
+{
+	struct session_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->cfg = cfg;
+	t->cx = cx;
+	t->bus = bus;
+	t->daemon_id = daemon_id;
+	seal_random(t->cred_key, sizeof(t->cred_key));
+	return t;
+}
+
+size_t session_table_close_all(struct session_table *t)
+{
+	size_t open = 0;
+
+	for (struct session *s = t->head; s; s = s->next) {
+		if (s->state == SESSION_ONLINE || s->state == SESSION_CONNECTING) {
+			s->state = SESSION_CLOSING;
+			client_disconnect(s->client);
+		} else if (s->state == SESSION_RECONNECTING) {
+			s->state = SESSION_DEAD;
+		}
+		if (s->state == SESSION_CLOSING)
+			open++;
+	}
+	return open;
+}
+
+void session_table_free(struct session_table *t)
+{
+	if (!t)
+		return;
+	while (t->head) {
+		struct session *s = t->head;
+		t->head = s->next;
+		session_free(s);
+	}
+	seal_wipe(t->cred_key, sizeof(t->cred_key));
+	free(t);
+}
+
+size_t session_table_count(const struct session_table *t)
+{
+	return t->count;
+}

@@ -1,0 +1,34 @@
+/*
+ * session.h: the daemon's sessions: one per logged-in user, each with its
+ * XMPP client, roster, tokens and timers. Runs on the loop thread only.
+ * Requests arrive here as bus envelopes; every answer goes back through
+ * the bus as a reply envelope.
+ */
+#ifndef TALKPROXY_SESSION_H
+#define TALKPROXY_SESSION_H
+
+#include <stddef.h>
+
+struct config;
+struct bus;
+struct client_ctx;
+struct session_table;
+
+/* bus is the loop thread's command connection (borrowed). NULL on failure. */
+struct session_table *session_table_new(const struct config *cfg,
+					struct client_ctx *cx, struct bus *bus,
+					const char *daemon_id);
+/* Closes every stream and frees everything. */
+void session_table_free(struct session_table *t);
+
+/* Handles one request envelope from the bus. */
+void session_table_handle(struct session_table *t, const char *msg,
+			  size_t len);
+/* Timers: login deadlines, reconnects, idle presence, the owner lease,
+ * and freeing ended sessions. Call after every pass of the event loop. */
+void session_table_tick(struct session_table *t);
+/* Starts closing every stream (shutdown). Returns how many are still open. */
+size_t session_table_close_all(struct session_table *t);
+size_t session_table_count(const struct session_table *t);
+
+#endif
