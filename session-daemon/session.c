@@ -473,10 +473,14 @@ static void session_call_login(struct session_req *r, struct session *unused)
 	}
 	s = session_new(t, jid, password,
 			resource ? resource : t->cfg->xmpp_resource, cred);
-	if (!s || client_connect(s->client) == -1) {
-		if (s)
-			s->state = SESSION_DEAD;
-		session_fail(r, 503, "daemon_full", "cannot start a session");
+	if (!s) {
+		session_fail(r, 503, "overloaded", "cannot start a session");
+		return;
+	}
+	if (client_connect(s->client) == -1) {
+		s->state = SESSION_DEAD;
+		session_fail(r, 502, "xmpp_error",
+			     "cannot reach the XMPP server of that domain");
 		return;
 	}
 	seal_new_token(token);

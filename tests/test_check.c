@@ -1,0 +1,79 @@
+/* test_check.c: request bodies against a field table, case by case. */
+#include <string.h>
+
+#include "check.h"
+#include "tap.h"
+
+static const char *const states[] = {"active", "composing", NULL};
+static const struct check_field fields[] = {
+	{"to", CHECK_JID, 1, 3071, NULL, 0},
+	{"body", CHECK_TEXT, 0, 0, NULL, 0},
+	{"id", CHECK_LINE, 0, 8, NULL, 0},
+	{"state", CHECK_ENUM, 0, 16, states, 0},
+	{"status", CHECK_TEXT, 0, 64, NULL, 1},
+	{"toast", CHECK_BOOL, 0, 0, NULL, 0},
+	{NULL}};
+
+static const struct {
+	const char *name;
+	const char *body;
+	int status; /* 0: accepted */
+	const char *code;
+	const char *field;
+} cases[] = {
+	{"accepts a minimal body", "{\"to\":\"a@b\"}", 0, NULL, NULL},
+	{"accepts every field", "{\"to\":\"a@b/r\",\"body\":\"hi\\nthere\\t!\","
+	 "\"id\":\"x1\",\"state\":\"active\",\"status\":\"\",\"toast\":true}", 0, NULL, NULL},
+	{"accepts a token member", "{\"to\":\"a@b\",\"token\":\"t\"}", 0, NULL, NULL},
+	{"refuses broken JSON", "{\"to\":", 400, "bad_json", NULL},
+	{"refuses an empty body", "", 400, "bad_json", NULL},
+	{"refuses invalid UTF-8", "{\"to\":\"a@b\",\"body\":\"\xff\"}", 400, "bad_utf8", NULL},
+	{"refuses a duplicate key", "{\"to\":\"a@b\",\"to\":\"c@d\"}", 400, "duplicate_key", NULL},
+	{"refuses an array body", "[1]", 400, "not_object", NULL},
+	{"refuses a string body", "\"x\"", 400, "bad_json", NULL},
+	{"refuses nesting deeper than eight levels",
+	 "{\"a\":[[[[[[[[1]]]]]]]]}", 400, "too_deep", NULL},
+	{"refuses a missing required field", "{\"body\":\"x\"}", 400, "missing_field", "to"},
+	{"refuses a number where a string goes", "{\"to\":5}", 400, "wrong_type", "to"},
+	{"refuses null where a string goes", "{\"to\":null}", 400, "wrong_type", "to"},
+	{"refuses a string where a boolean goes", "{\"to\":\"a@b\",\"toast\":\"yes\"}",
+	 400, "wrong_type", "toast"},
+	{"refuses an unknown member", "{\"to\":\"a@b\",\"color\":1}", 400, "unknown_field", NULL},
+	{"refuses an empty required string", "{\"to\":\"\"}", 400, "empty", "to"},
+	{"refuses an id over its limit", "{\"to\":\"a@b\",\"id\":\"123456789\"}", 400, "too_long", "id"},
+	{"refuses a body over the caller's text limit",
+	 "{\"to\":\"a@b\",\"body\":\"0123456789abcdefX\"}", 400, "too_long", "body"},
+	{"refuses a control character in a line", "{\"to\":\"a@b\",\"id\":\"a\\u0001\"}",
+	 400, "control_char", "id"},
+	{"refuses a newline in a line", "{\"to\":\"a@b\",\"id\":\"a\\nb\"}", 400, "control_char", "id"},
+	{"refuses an escape character in text", "{\"to\":\"a@b\",\"body\":\"\\u001b[31m\"}",
+	 400, "control_char", "body"},
+	{"refuses an escaped NUL", "{\"to\":\"a@b\",\"body\":\"a\\u0000b\"}", 400, "control_char", NULL},
+	{"refuses a JID without a domain", "{\"to\":\"a@\"}", 400, "bad_jid", "to"},
+	{"refuses a JID with a space", "{\"to\":\"a b@c\"}", 400, "bad_jid", "to"},
+	{"refuses a value not in the enumeration", "{\"to\":\"a@b\",\"state\":\"typing\"}",
+	 400, "bad_value", "state"},
+	{"accepts an empty status where it is allowed", "{\"to\":\"a@b\",\"status\":\"\"}", 0, NULL, NULL},
+};
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct check_error err = {0};
+		json_t *o = check_body(cases[i].body, strlen(cases[i].body), fields,
+				       16, &err);
+		if (!cases[i].status) {
+			ok(o != NULL, "%s", cases[i].name);
+		} else {
+			ok(!o && err.status == cases[i].status &&
+				   strcmp(err.code, cases[i].code) == 0 &&
+				   (cases[i].field ? err.field &&
+							     strcmp(err.field, cases[i].field) == 0
+						   : err.field == NULL),
+			   "%s (got %d %s %s)", cases[i].name, err.status,
+			   err.code ? err.code : "-", err.field ? err.field : "-");
+		}
+		json_decref(o);
+	}
+	return tap_done();
+}

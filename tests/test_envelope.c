@@ -1,0 +1,126 @@
+/* test_envelope.c: bus envelopes round-trip and strangers are refused. */
+#include <string.h>
+
+#include "envelope.h"
+#include "tap.h"
+
+static void test_request_round_trip(void)
+{
+	struct envelope e, d;
+	char err[128];
+
+	envelope_init(&e);
+	strcpy(e.call, "message");
+	memset(e.rid, 'a', WIRE_ID_HEX);
+	memset(e.th, 'b', WIRE_TOKEN_HASH_HEX);
+	strcpy(e.peer, "127.0.0.1");
+	e.deadline_ms = 1234567890123LL;
+	e.body = json_pack("{s:s}", "to", "bob@example.org");
+	char *s = envelope_encode_request(&e);
+	ok(s != NULL, "encodes a request");
+	ok(envelope_decode_request(s, strlen(s), &d, err, sizeof(err)) == 0,
+	   "decodes the request it encoded");
+	ok(strcmp(d.call, "message") == 0 && strcmp(d.rid, e.rid) == 0 &&
+		   strcmp(d.th, e.th) == 0 && strcmp(d.peer, "127.0.0.1") == 0,
+	   "keeps call, request id, token hash and peer");
+	ok(d.deadline_ms == e.deadline_ms, "keeps the deadline to the millisecond");
+	ok(json_equal(d.body, e.body), "keeps the body");
+	envelope_clear(&d);
+	envelope_clear(&e);
+	free(s);
+}
+
+static const struct {
+	const char *name;
+	const char *text;
+} bad_requests[] = {
+	{"refuses text that is not JSON", "{"},
+	{"refuses a JSON array", "[]"},
+	{"refuses another protocol version",
+	 "{\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	{"refuses a request without a version",
+	 "{\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	{"refuses a short request id",
+	 "{\"v\":1,\"call\":\"x\",\"rid\":\"abc\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	{"refuses an overlong call name",
+	 "{\"v\":1,\"call\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+	 "\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	{"refuses a body that is not an object",
+	 "{\"v\":1,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":[]}"},
+	{"refuses a deadline that is not a number",
+	 "{\"v\":1,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":\"1\",\"body\":{}}"},
+	{"refuses duplicate members",
+	 "{\"v\":1,\"v\":1,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+};
+
+static void test_bad_requests(void)
+{
+	struct envelope d;
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(bad_requests) / sizeof(bad_requests[0]); i++) {
+		const char *t = bad_requests[i].text;
+		ok(envelope_decode_request(t, strlen(t), &d, err, sizeof(err)) == -1 &&
+			   d.body == NULL,
+		   "%s", bad_requests[i].name);
+	}
+}
+
+static void test_replies(void)
+{
+	json_t *body = json_pack("{s:s}", "id", "m1"), *got = NULL;
+	int status = 0;
+	char *s = envelope_encode_reply("r1", 200, body);
+
+	ok(envelope_decode_reply(s, strlen(s), &status, &got) == 0 &&
+		   status == 200 && json_equal(got, body),
+	   "a reply round-trips with its status and body");
+	json_decref(got);
+	free(s);
+	s = envelope_encode_reply("r1", 200, NULL);
+	got = NULL;
+	ok(envelope_decode_reply(s, strlen(s), &status, &got) == 0 &&
+		   json_object_size(got) == 0,
+	   "a reply without a body carries an empty object");
+	json_decref(got);
+	free(s);
+	const char *v2 = "{\"v\":2,\"rid\":\"r\",\"status\":200,\"body\":{}}";
+	ok(envelope_decode_reply(v2, strlen(v2), &status, &got) == -1,
+	   "refuses a reply of another version");
+	const char *st = "{\"v\":1,\"rid\":\"r\",\"status\":99,\"body\":{}}";
+	ok(envelope_decode_reply(st, strlen(st), &status, &got) == -1,
+	   "refuses a status outside 100..599");
+	json_decref(body);
+}
+
+static void test_error_shape(void)
+{
+	json_t *e = envelope_error("bad_jid", "to: localpart too long", "to");
+	json_t *in = json_object_get(e, "error");
+
+	ok(in && strcmp(json_string_value(json_object_get(in, "code")), "bad_jid") == 0 &&
+		   strcmp(json_string_value(json_object_get(in, "field")), "to") == 0 &&
+		   json_is_string(json_object_get(in, "message")),
+	   "an error names its code, message and field");
+	json_decref(e);
+	e = envelope_error("timeout", "late", NULL);
+	ok(!json_object_get(json_object_get(e, "error"), "field"),
+	   "an error about no one field has no field member");
+	json_decref(e);
+}
+
+int main(void)
+{
+	test_request_round_trip();
+	test_bad_requests();
+	test_replies();
+	test_error_shape();
+	return tap_done();
+}
