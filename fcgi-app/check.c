@@ -43,7 +43,10 @@ static json_t *check_parse(const char *body, size_t len,
 			   struct check_error *err)
 {
 	json_error_t je;
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	/* DECODE_ANY so that a bare string or number is named for what it
+	 * is (not_object) rather than as a syntax error. */
+	json_t *o = json_loadb(body, len,
+			       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 
 	if (!o) {
 		switch (json_error_code(&je)) {
@@ -83,7 +86,7 @@ static long check_controls(const char *s, size_t len, int text)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (text && (c == '\n' || c == '\t' || c == '\r'))
+		if (text && (c == '\n' || c == '\t'))
 			continue;
 		if (c < 0x20 || c == 0x7f)
 			return (long)i;
@@ -173,8 +176,16 @@ json_t *check_body(const char *body, size_t len,
 			continue; /* checked by the caller */
 		const struct check_field *f = check_lookup(fields, k);
 		if (!f) {
+			/* Name the member when it is short enough to quote
+			 * whole (cutting it could split a UTF-8 sequence). */
+			size_t n = strlen(k);
+			const char *name = NULL;
+			if (n < sizeof(err->field_buf)) {
+				memcpy(err->field_buf, k, n + 1);
+				name = err->field_buf;
+			}
 			json_decref(o);
-			return check_fail(err, 400, "unknown_field", NULL,
+			return check_fail(err, 400, "unknown_field", name,
 					  "the body has a member this call does "
 					  "not take");
 		}

@@ -13,7 +13,7 @@
 
 enum check_kind {
 	CHECK_LINE,    /* string, no control characters */
-	CHECK_TEXT,    /* string, control characters but \t \r \n refused */
+	CHECK_TEXT,    /* string, control characters but \t and \n refused */
 	CHECK_ACCOUNT, /* bare JID with a localpart */
 	CHECK_JID,     /* bare or full JID */
 	CHECK_RESOURCE,
@@ -33,7 +33,8 @@ struct check_field {
 struct check_error {
 	int status;
 	const char *code;  /* static */
-	const char *field; /* borrowed from the table or NULL */
+	const char *field; /* the table's name, field_buf, or NULL */
+	char field_buf[64];
 	char message[192];
 };
 
