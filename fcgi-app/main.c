@@ -25,6 +25,9 @@ static void fcgi_on_term(int sig)
 {
 	(void)sig;
 	fcgi_stop = 1;
+	/* libfcgi retries an interrupted accept() unless told a shutdown is
+	 * pending; it only sets a flag, so it is safe in a handler. */
+	FCGX_ShutdownPending();
 }
 
 static const char *fcgi_reason(int status)
