@@ -1,0 +1,89 @@
+#!/bin/sh
+# The one test command: installs what is missing (deps.sh), builds with
+# -Werror in build/ and runs make check (C unit tests and the integration
+# tests against real Redis, Prosody and lighttpd).
+#
+#   scripts/test.sh               plain build and check
+#   scripts/test.sh --sanitizers  then also an ASan+UBSan build in build-san/
+#                                 and its make check (CI mode, the default
+#                                 when $CI is set, as .ci/run does)
+# Exits non-zero when any step fails, after printing the failing tests' logs.
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-2}
+
+sanitizers=""
+case "${CI:-}" in
+"" | false | 0) ;;
+*) sanitizers=yes ;;
+esac
+for arg in "$@"; do
+	case "$arg" in
+	--sanitizers | --ci) sanitizers=yes ;;
+	--plain) sanitizers="" ;;
+	-h | --help)
+		sed -n '2,10p' "$0"
+		exit 0
+		;;
+	*)
+		echo "test.sh: unknown option $arg" >&2
+		exit 2
+		;;
+	esac
+done
+
+step() {
+	printf '\n==> %s\n' "$*"
+}
+
+# build DIR CONFIGURE-ARGS...: configure, make and make check in DIR.
+# (Called as "build_and_check ... || status=1", where set -e does not
+# apply, so every step says what happens when it fails.)
+build_and_check() {
+	dir=$1
+	shift
+	step "configure in $dir: $*"
+	mkdir -p "$ROOT/$dir" || return 1
+	(cd "$ROOT/$dir" && "$ROOT/configure" "$@") || return 1
+	step "make in $dir"
+	make -C "$ROOT/$dir" -j"$JOBS" || return 1
+	step "make check in $dir"
+	if ! make -C "$ROOT/$dir" -j"$JOBS" check; then
+		failed_logs="$failed_logs $ROOT/$dir/test-suite.log"
+		return 1
+	fi
+}
+
+failed_logs=""
+
+step "dependencies"
+"$ROOT/scripts/deps.sh"
+step "autogen"
+"$ROOT/autogen.sh"
+
+status=0
+build_and_check build --enable-werror || status=1
+if [ -n "$sanitizers" ]; then
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	export ASAN_OPTIONS UBSAN_OPTIONS
+	# Sanitized programs start slower; give the harness room.
+	TP_START_TIMEOUT=${TP_START_TIMEOUT:-60}
+	export TP_START_TIMEOUT
+	build_and_check build-san --enable-werror --enable-sanitizers || status=1
+fi
+
+# The failures' logs last, where whoever reads the output looks first.
+for log in $failed_logs; do
+	step "make check failed; $log follows"
+	if [ -f "$log" ]; then
+		cat "$log"
+	fi
+done
+if [ "$status" -eq 0 ]; then
+	step "all tests passed"
+else
+	step "FAILED"
+fi
+exit "$status"

@@ -1,0 +1,489 @@
+#!/usr/bin/python3
+"""
+it_api.py: the JSON API end to end, through lighttpd (the shipped snippet),
+talkproxy-fcgi, Redis and talkproxyd to a real Prosody, with a real XMPP
+client (bob) on the other side. Prints TAP.
+"""
+
+import os
+import re
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import tap  # noqa: E402
+from harness.stack import DOMAIN, Stack, token_hashes  # noqa: E402
+
+ANY = object()  # a table cell the API leaves open
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+BOB = "bob@" + DOMAIN
+MAX_MESSAGE = 10000  # http.max_message default
+MAX_BODY = 65536  # http.max_body default
+
+
+def error_of(answer):
+    """The "error" object of an answer, or {} when there is none."""
+    if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+        return answer["error"]
+    return {}
+
+
+def expect_error(got, status, code, field, name):
+    """Checks one error answer: status, code, field and a message."""
+    st, _, answer = got
+    err = error_of(answer)
+    want = {"status": status, "code": code}
+    have = {"status": st, "code": err.get("code")}
+    if field is not ANY:
+        want["field"] = field
+        have["field"] = err.get("field")
+    good = have == want and isinstance(err.get("message"), str) and err["message"] != ""
+    return tap.ok(good, name, "     got: %s %r\nexpected: %r" % (st, answer, want))
+
+
+def nested(depth):
+    """A JSON object whose containers nest depth levels, the object itself
+    being the first."""
+    return ('{"x":' + "[" * (depth - 1) + "]" * (depth - 1) + "}").encode()
+
+
+# One row per bad request: a sentence, the call, the body (dict -> JSON,
+# bytes as is), extra arguments for st.call, and the exact answer wanted.
+# Session calls carry alice's valid token, so only the body is at fault.
+J = "application/json"
+BAD_REQUESTS = [
+    # sentence, call, body, call options, status, code, field
+    ("login with a body that is not JSON answers bad_json",
+     "login", b'{"jid": ', {}, 400, "bad_json", ANY),
+    ("login with an empty body answers bad_json",
+     "login", b"", {}, 400, "bad_json", ANY),
+    ("login with invalid UTF-8 in a string answers bad_utf8",
+     "login", b'{"jid":"alice@localhost","password":"\xff\xfe"}', {}, 400, "bad_utf8", ANY),
+    ("login with an overlong UTF-8 encoding answers bad_utf8",
+     "login", b'{"jid":"alice@localhost","password":"\xc0\xaf"}', {}, 400, "bad_utf8", ANY),
+    ("login with a duplicate key answers duplicate_key",
+     "login", b'{"jid":"alice@localhost","jid":"bob@localhost","password":"x"}', {},
+     400, "duplicate_key", ANY),
+    ("login nested nine levels deep answers too_deep",
+     "login", nested(9), {}, 400, "too_deep", ANY),
+    ("login with an array for a body answers not_object",
+     "login", b"[]", {}, 400, "not_object", ANY),
+    ("login with a string for a body answers not_object",
+     "login", b'"alice@localhost"', {}, 400, "not_object", ANY),
+    ("login without jid answers missing_field jid",
+     "login", {"password": "alice-pw"}, {}, 400, "missing_field", "jid"),
+    ("login without password answers missing_field password",
+     "login", {"jid": "alice@localhost"}, {}, 400, "missing_field", "password"),
+    ("login with a number for jid answers wrong_type jid",
+     "login", {"jid": 5, "password": "alice-pw"}, {}, 400, "wrong_type", "jid"),
+    ("login with null for password answers wrong_type password",
+     "login", {"jid": "alice@localhost", "password": None}, {}, 400, "wrong_type", "password"),
+    ("login with a list for resource answers wrong_type resource",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "resource": ["a"]}, {},
+     400, "wrong_type", "resource"),
+    ("login with a JID without localpart answers bad_jid",
+     "login", {"jid": "localhost", "password": "alice-pw"}, {}, 400, "bad_jid", "jid"),
+    ("login with a full JID answers bad_jid",
+     "login", {"jid": "alice@localhost/phone", "password": "alice-pw"}, {}, 400, "bad_jid", "jid"),
+    ("login with two @ in the JID answers bad_jid",
+     "login", {"jid": "alice@bob@localhost", "password": "alice-pw"}, {}, 400, "bad_jid", "jid"),
+    ("login with a 1024-byte localpart answers bad_jid",
+     "login", {"jid": "a" * 1024 + "@localhost", "password": "alice-pw"}, {}, 400, "bad_jid", "jid"),
+    ("login with a 1024-byte domain answers bad_jid",
+     "login", {"jid": "alice@" + "d" * 1024, "password": "alice-pw"}, {}, 400, "bad_jid", "jid"),
+    ("login with an empty jid answers empty jid",
+     "login", {"jid": "", "password": "alice-pw"}, {}, 400, "empty", "jid"),
+    ("login with an empty password answers empty password",
+     "login", {"jid": "alice@localhost", "password": ""}, {}, 400, "empty", "password"),
+    ("login with a 1024-byte password answers too_long password",
+     "login", {"jid": "alice@localhost", "password": "p" * 1024}, {}, 400, "too_long", "password"),
+    ("login with a control character in the password answers control_char",
+     "login", {"jid": "alice@localhost", "password": "pw\x01"}, {}, 400, "control_char", "password"),
+    ("login with a newline in the password answers control_char",
+     "login", {"jid": "alice@localhost", "password": "pw\nx"}, {}, 400, "control_char", "password"),
+    ("login with an escaped NUL in the password answers control_char",
+     "login", b'{"jid":"alice@localhost","password":"a\\u0000b"}', {}, 400, "control_char", ANY),
+    ("login with an empty resource answers empty resource",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "resource": ""}, {},
+     400, "empty", "resource"),
+    ("login with a control character in the resource answers control_char",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "resource": "ph\x7fone"}, {},
+     400, "control_char", "resource"),
+    ("login with an unknown field answers unknown_field",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "nickname": "al"}, {},
+     400, "unknown_field", "nickname"),
+    ("login sent as text/plain answers 415",
+     "login", {"jid": "alice@localhost", "password": "alice-pw"}, {"content_type": "text/plain"},
+     415, "unsupported_media_type", ANY),
+    ("login without a Content-Type answers 415",
+     "login", {"jid": "alice@localhost", "password": "alice-pw"}, {"content_type": None},
+     415, "unsupported_media_type", ANY),
+    ("login sent as application/jsonx answers 415",
+     "login", {"jid": "alice@localhost", "password": "alice-pw"},
+     {"content_type": "application/jsonx"}, 415, "unsupported_media_type", ANY),
+    ("login with a body over max_body answers 413",
+     "login", b'{"jid":"alice@localhost","password":"' + b"p" * (MAX_BODY + 10) + b'"}', {},
+     413, "body_too_large", ANY),
+
+    ("logout with a field answers unknown_field",
+     "logout", {"all": True}, {}, 400, "unknown_field", "all"),
+    ("logout with an array for a body answers not_object",
+     "logout", b"[{}]", {}, 400, "not_object", ANY),
+    ("logout sent as text/plain answers 415",
+     "logout", {}, {"content_type": "text/plain"}, 415, "unsupported_media_type", ANY),
+
+    ("message without to answers missing_field to",
+     "message", {"body": "hi"}, {}, 400, "missing_field", "to"),
+    ("message without body or state answers missing_field body",
+     "message", {"to": BOB}, {}, 400, "missing_field", "body"),
+    ("message with a number for body answers wrong_type body",
+     "message", {"to": BOB, "body": 42}, {}, 400, "wrong_type", "body"),
+    ("message with true for to answers wrong_type to",
+     "message", {"to": True, "body": "hi"}, {}, 400, "wrong_type", "to"),
+    ("message with a number for id answers wrong_type id",
+     "message", {"to": BOB, "body": "hi", "id": 5}, {}, 400, "wrong_type", "id"),
+    ("message with an object for state answers wrong_type state",
+     "message", {"to": BOB, "body": "hi", "state": {}}, {}, 400, "wrong_type", "state"),
+    ("message to a JID with an empty localpart answers bad_jid",
+     "message", {"to": "@localhost", "body": "hi"}, {}, 400, "bad_jid", "to"),
+    ("message to a JID with an empty domain answers bad_jid",
+     "message", {"to": "bob@", "body": "hi"}, {}, 400, "bad_jid", "to"),
+    ("message to a JID with an empty resource answers bad_jid",
+     "message", {"to": BOB + "/", "body": "hi"}, {}, 400, "bad_jid", "to"),
+    ("message to a JID with a 1024-byte localpart answers bad_jid",
+     "message", {"to": "b" * 1024 + "@localhost", "body": "hi"}, {}, 400, "bad_jid", "to"),
+    ("message to a JID with a 1024-byte resource answers bad_jid",
+     "message", {"to": BOB + "/" + "r" * 1024, "body": "hi"}, {}, 400, "bad_jid", "to"),
+    ("message with an empty to answers empty to",
+     "message", {"to": "", "body": "hi"}, {}, 400, "empty", "to"),
+    ("message with a body over max_message answers too_long body",
+     "message", {"to": BOB, "body": "x" * (MAX_MESSAGE + 1)}, {}, 400, "too_long", "body"),
+    ("message with a body over max_message in bytes, not characters, answers too_long",
+     "message", {"to": BOB, "body": "\u00e9" * (MAX_MESSAGE // 2 + 1)}, {}, 400, "too_long", "body"),
+    ("message with an empty body and no state answers empty body",
+     "message", {"to": BOB, "body": ""}, {}, 400, "empty", "body"),
+    ("message with an id over 128 characters answers too_long id",
+     "message", {"to": BOB, "body": "hi", "id": "i" * 129}, {}, 400, "too_long", "id"),
+    ("message with an empty id answers empty id",
+     "message", {"to": BOB, "body": "hi", "id": ""}, {}, 400, "empty", "id"),
+    ("message with a control character in the id answers control_char",
+     "message", {"to": BOB, "body": "hi", "id": "a\tb"}, {}, 400, "control_char", "id"),
+    ("message with an unknown state answers bad_value state",
+     "message", {"to": BOB, "state": "typing"}, {}, 400, "bad_value", "state"),
+    ("message with an unknown field answers unknown_field",
+     "message", {"to": BOB, "body": "hi", "subject": "s"}, {}, 400, "unknown_field", "subject"),
+    ("message with a bell character in the body answers control_char",
+     "message", {"to": BOB, "body": "ring\x07"}, {}, 400, "control_char", "body"),
+    ("message with a carriage return in the body answers control_char",
+     "message", {"to": BOB, "body": "a\r\nb"}, {}, 400, "control_char", "body"),
+    ("message with invalid UTF-8 in the body answers bad_utf8",
+     "message", b'{"to":"bob@localhost","body":"\xed\xa0\x80"}', {}, 400, "bad_utf8", ANY),
+    ("message with a charset parameter is checked as JSON",
+     "message", {"body": "hi"}, {"content_type": "application/json; charset=utf-8"},
+     400, "missing_field", "to"),
+    ("message sent as application/xml answers 415",
+     "message", b"<message/>", {"content_type": "application/xml"}, 415, "unsupported_media_type", ANY),
+
+    ("presence without show answers missing_field show",
+     "presence", {}, {}, 400, "missing_field", "show"),
+    ("presence with an unknown show answers bad_value show",
+     "presence", {"show": "busy"}, {}, 400, "bad_value", "show"),
+    ("presence with an empty show answers empty show",
+     "presence", {"show": ""}, {}, 400, "empty", "show"),
+    ("presence with a number for show answers wrong_type show",
+     "presence", {"show": 1}, {}, 400, "wrong_type", "show"),
+    ("presence with an object for status answers wrong_type status",
+     "presence", {"show": "away", "status": {"text": "x"}}, {}, 400, "wrong_type", "status"),
+    ("presence with a status over 1024 bytes answers too_long status",
+     "presence", {"show": "away", "status": "s" * 1025}, {}, 400, "too_long", "status"),
+    ("presence with an escape character in the status answers control_char",
+     "presence", {"show": "away", "status": "\x1b[31mred"}, {}, 400, "control_char", "status"),
+    ("presence with an unknown field answers unknown_field",
+     "presence", {"show": "away", "priority": 5}, {}, 400, "unknown_field", "priority"),
+
+    ("roster with a field answers unknown_field",
+     "roster", {"full": True}, {}, 400, "unknown_field", "full"),
+    ("roster with broken JSON answers bad_json",
+     "roster", b"{", {}, 400, "bad_json", ANY),
+    ("roster with trailing garbage after the object answers bad_json",
+     "roster", b"{} {}", {}, 400, "bad_json", ANY),
+    ("roster nested nine levels deep answers too_deep",
+     "roster", nested(9), {}, 400, "too_deep", ANY),
+    ("roster nested eight levels deep is not too deep but has an unknown field",
+     "roster", nested(8), {}, 400, "unknown_field", "x"),
+    ("roster with a number for a body answers not_object",
+     "roster", b"17", {}, 400, "not_object", ANY),
+]
+
+
+def test_health(st):
+    status, _, answer = st.call(None, None, method="GET", path="/health", content_type=None)
+    tap.is_((status, answer), (200, {"redis": "ok", "daemons": 1}),
+            "health answers 200 with redis ok and one daemon")
+
+
+def test_login_wrong_password(st):
+    got = st.call("login", {"jid": "alice@" + DOMAIN, "password": "not-alice-pw"})
+    expect_error(got, 401, "auth_failed", ANY, "login with a wrong password answers 401 auth_failed")
+
+
+def test_login(st):
+    status, _, answer = st.call("login", {"jid": "alice@" + DOMAIN, "password": "alice-pw",
+                                          "resource": "phone"})
+    if not tap.ok(status == 200 and isinstance(answer, dict), "login as alice answers 200",
+                  "%s %r" % (status, answer)):
+        tap.bail_out("cannot go on without a session")
+    token = answer.get("token", "")
+    tap.ok(isinstance(token, str) and TOKEN_RE.match(token),
+           "the token is 43 base64url characters", repr(token))
+    jid = answer.get("jid", "")
+    tap.ok(isinstance(jid, str) and jid.startswith("alice@%s/" % DOMAIN),
+           "the answer names the bound full JID", repr(jid))
+    tap.ok(isinstance(answer.get("url"), str) and answer["url"].startswith(st.url),
+           "the answer names the URL to use next", repr(answer.get("url")))
+    st.sessions[token] = answer
+    return token, jid
+
+
+def test_redis_holds_no_token(st, token):
+    import base64
+    raw = base64.urlsafe_b64decode(token + "=")
+    dump = st.redis_dump()
+    found = []
+    for key, values in dump.items():
+        for blob in [key] + values:
+            for needle, what in ((token.encode(), "token"), (raw, "raw token bytes"),
+                                 (raw.hex().encode(), "token hex"),
+                                 (b"alice-pw", "password")):
+                if needle in blob:
+                    found.append("%s in %r" % (what, key))
+    tap.ok(not found, "Redis holds no copy of the token or the password", "\n".join(found))
+    token_keys = [k for k in dump if re.match(rb"^tp:token:[0-9a-f]{64}$", k)]
+    tap.ok(token_keys, "Redis holds the token's hash under tp:token:<64 hex>",
+           "keys: %r" % sorted(dump)[:20])
+    hashes = token_hashes(token)
+    how = [what for what, h in hashes.items() if ("tp:token:" + h).encode() in token_keys]
+    tap.diag("token key is BLAKE2b-256 of the token's %s" % (how[0] if how else "(neither text nor bytes)"))
+
+
+def test_message(st, token, jid, bob):
+    body = "Hello Bob, this is message one " + uuid.uuid4().hex
+    status, _, answer = st.call("message", {"to": BOB, "body": body, "id": "m-1",
+                                            "state": "active"}, token=token)
+    tap.is_((status, answer), (200, {"id": "m-1"}), "a message answers 200 with its id")
+    got = bob.wait_message(lambda m: m["body"] == body, 10)
+    tap.ok(got is not None, "bob receives the message")
+    if got:
+        tap.is_(got["from"], jid, "the message comes from alice's bound JID")
+        tap.is_(got["type"], "chat", "the message is of type chat")
+        tap.is_(got["state"], "active", "the message carries the chat state active")
+
+    status, _, answer = st.call("message", {"to": BOB, "body": body, "id": "m-1",
+                                            "state": "active"}, token=token)
+    tap.is_((status, answer), (200, {"id": "m-1"}), "the same id again answers 200 with that id")
+    time.sleep(1.5)
+    copies = [m for m in bob.messages() if m["body"] == body]
+    tap.is_(len(copies), 1, "bob receives a message sent twice with one id exactly once")
+
+    status, _, answer = st.call("message", {"to": BOB, "state": "composing"}, token=token)
+    tap.ok(status == 200 and isinstance(answer, dict) and isinstance(answer.get("id"), str),
+           "a chat state without a body answers 200 with an id", "%s %r" % (status, answer))
+    got = bob.wait_message(lambda m: m["state"] == "composing", 10)
+    tap.ok(got is not None and got["body"] is None,
+           "bob receives the composing state without a body", repr(got))
+
+    body = "\u00e9" * (MAX_MESSAGE // 2)  # exactly max_message bytes
+    status, _, answer = st.call("message", {"to": BOB, "body": body}, token=token)
+    tap.is_(status, 200, "a body of exactly max_message bytes is accepted")
+    tap.ok(bob.wait_message(lambda m: m["body"] == body, 10) is not None,
+           "bob receives the longest message intact")
+
+    body = "two lines\n\tand a tab " + uuid.uuid4().hex
+    status, _, _ = st.call("message", {"to": BOB, "body": body}, token=token)
+    tap.is_(status, 200, "a body with a newline and a tab is accepted")
+    tap.ok(bob.wait_message(lambda m: m["body"] == body, 10) is not None,
+           "bob receives the newline and the tab unchanged")
+
+
+def test_presence(st, token, jid, bob):
+    t0 = time.time()
+    status, _, answer = st.call("presence", {"show": "away", "status": "in a meeting"}, token=token)
+    tap.is_((status, answer), (200, {}), "presence away with a status answers 200 {}")
+    got = bob.wait_presence(lambda p: p["from"] == jid and p["show"] == "away" and p["at"] >= t0, 10)
+    tap.ok(got is not None and got["status"] == "in a meeting",
+           "bob sees alice away with her status", repr(got))
+    t0 = time.time()
+    status, _, answer = st.call("presence", {"show": "available"}, token=token)
+    tap.is_((status, answer), (200, {}), "presence available answers 200 {}")
+    got = bob.wait_presence(lambda p: p["from"] == jid and p["show"] is None
+                            and p["type"] == "available" and p["at"] >= t0, 10)
+    tap.ok(got is not None, "bob sees alice available again", repr(bob.presences()[-3:]))
+
+
+def roster_bob(st, token, pred, timeout=10):
+    """Polls the roster until bob's entry satisfies pred (bounded)."""
+    answer, entry = None, None
+    deadline = time.monotonic() + timeout
+    for _ in range(100):
+        status, _, answer = st.call("roster", {}, token=token)
+        if status == 200 and isinstance(answer, dict):
+            entries = [c for c in answer.get("contacts", []) if c.get("jid") == BOB]
+            entry = entries[0] if entries else None
+            if entry and pred(entry):
+                return status, answer, entry
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return status, answer, entry
+
+
+def test_roster(st, token, bob):
+    bob.set_presence(show="dnd", status="testing talkproxy")
+
+    def has_dnd(entry):
+        s = entry.get("sessions", {}).get(bob.jid)
+        return isinstance(s, dict) and s.get("show") == "dnd"
+    status, answer, entry = roster_bob(st, token, has_dnd)
+    tap.is_(status, 200, "roster answers 200")
+    tap.ok(isinstance(answer, dict) and isinstance(answer.get("contacts"), list),
+           "roster answers a list of contacts", repr(answer))
+    if not tap.ok(entry is not None, "the roster lists bob", repr(answer)):
+        return
+    tap.is_(entry.get("name"), "Bob", "bob's entry is named Bob")
+    tap.is_(entry.get("groups"), ["Friends"], "bob's entry is in the group Friends")
+    tap.is_(entry.get("subscription"), "both", "bob's subscription is both")
+    tap.ok("photo" in entry and entry["photo"] is None, "bob's photo is null", repr(entry))
+    session = entry.get("sessions", {}).get(bob.jid)
+    tap.ok(isinstance(session, dict), "bob's sessions include his full JID", repr(entry))
+    if isinstance(session, dict):
+        tap.is_(session.get("show"), "dnd", "bob's session shows dnd")
+        tap.is_(session.get("status"), "testing talkproxy", "bob's session carries his status")
+        tap.ok("caps" in session, "bob's session has a caps member", repr(session))
+
+
+def test_incoming_logged_without_body(st, bob):
+    msg_id = "bob-to-alice-" + uuid.uuid4().hex
+    body = "a secret the log must not see " + uuid.uuid4().hex
+    bob.send_message("alice@" + DOMAIN, body, id=msg_id)
+    deadline = time.monotonic() + 5
+    for _ in range(100):
+        if msg_id in st.daemon_log() or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    log = st.daemon_log()
+    tap.ok(msg_id in log, "the daemon logs an incoming message's id")
+    tap.ok(body not in log and body.split()[-1] not in log,
+           "the daemon log does not contain the message body")
+
+
+def test_routes(st, token):
+    expect_error(st.call("nope", {}, token=token), 404, "not_found", ANY,
+                 "POST to an unknown call answers 404 not_found")
+    expect_error(st.call("nope", None, method="GET", content_type=None), 404, "not_found", ANY,
+                 "GET of an unknown call answers 404 not_found")
+    for method, name, path, allow in (("GET", "login", None, "POST"),
+                                      ("PUT", "message", None, "POST"),
+                                      ("DELETE", "roster", None, "POST"),
+                                      ("POST", None, "/health", "GET")):
+        got = st.call(name, {} if method != "GET" else None, token=token, method=method, path=path)
+        where = path or "/v1/" + name
+        expect_error(got, 405, "method_not_allowed", ANY,
+                     "%s %s answers 405 method_not_allowed" % (method, where))
+        allowed = [m.strip() for m in got[1].get("allow", "").split(",")]
+        tap.ok(allow in allowed, "%s %s names %s in its Allow header" % (method, where, allow),
+               repr(got[1]))
+
+
+def test_tokens(st, token):
+    expect_error(st.call("roster", {}), 401, "missing_token", ANY,
+                 "roster without a token answers 401 missing_token")
+    expect_error(st.call("roster", {}, token="abc"), 401, "bad_token", ANY,
+                 "a short token answers 401 bad_token")
+    expect_error(st.call("roster", {}, token=token + "A"), 401, "bad_token", ANY,
+                 "a 44-character token answers 401 bad_token")
+    expect_error(st.call("roster", {}, token="+" * 43), 401, "bad_token", ANY,
+                 "a token with characters outside base64url answers 401 bad_token")
+    other = ("A" if token[0] != "A" else "B") + token[1:]
+    expect_error(st.call("roster", {}, token=other), 401, "unknown_token", ANY,
+                 "a well-formed token nobody was given answers 401 unknown_token")
+    expect_error(st.call("roster", {"token": "abc"}), 401, "bad_token", ANY,
+                 "a malformed token in the body answers 401 bad_token")
+    status, _, answer = st.call("roster", {"token": token})
+    tap.ok(status == 200 and "contacts" in answer, "the token is accepted in the body",
+           "%s %r" % (status, answer))
+    status, _, _ = st.call("roster", {}, headers={"Authorization": "bearer " + token})
+    tap.is_(status, 200, "the Bearer scheme is matched without regard to case")
+
+
+def test_bad_requests(st, token, jid, bob):
+    for sentence, call, body, options, status, code, field in BAD_REQUESTS:
+        tok = token if call != "login" else None
+        got = st.call(call, body, token=tok, **options)
+        expect_error(got, status, code, field, sentence)
+        if got[0] >= 500:
+            tap.diag("5xx for bad input: %s" % sentence)
+    status, _, _ = st.call("roster", b"x" * (1024 * 1024), token=token)
+    tap.is_(status, 413, "a 1 MiB body is refused with 413 before any handler reads it")
+
+    status, _, answer = st.call("roster", {}, token=token)
+    tap.ok(status == 200 and isinstance(answer, dict) and "contacts" in answer,
+           "after every bad request a good roster request still works", "%s %r" % (status, answer))
+    body = "still here " + uuid.uuid4().hex
+    status, _, _ = st.call("message", {"to": BOB, "body": body}, token=token)
+    got = bob.wait_message(lambda m: m["body"] == body, 10)
+    tap.ok(status == 200 and got is not None and got["from"] == jid,
+           "alice's session is untouched by the bad requests", repr(got))
+
+
+def test_login_again(st, token, jid):
+    status, _, answer = st.call("login", {"jid": "alice@" + DOMAIN, "password": "alice-pw"})
+    tap.is_(status, 200, "logging in again while the session lives answers 200")
+    token2 = answer.get("token") if isinstance(answer, dict) else None
+    tap.is_(answer.get("jid") if isinstance(answer, dict) else None, jid,
+            "logging in again reuses the session (same bound JID)")
+    tap.ok(token2 and TOKEN_RE.match(token2), "the second login gives a token", repr(answer))
+    for name, t in (("first", token), ("second", token2)):
+        status, _, _ = st.call("roster", {}, token=t)
+        tap.is_(status, 200, "the %s token works" % name)
+    return token2
+
+
+def test_logout(st, token, token2, jid, bob):
+    status, _, answer = st.call("logout", {}, token=token)
+    tap.is_((status, answer), (200, {}), "logout answers 200 {}")
+    expect_error(st.call("roster", {}, token=token), 401, "unknown_token", ANY,
+                 "after logout the token answers 401 unknown_token")
+    if token2:
+        expect_error(st.call("roster", {}, token=token2), 401, "unknown_token", ANY,
+                     "after logout the session's other token answers 401 unknown_token")
+    got = bob.wait_presence(lambda p: p["from"] == jid and p["type"] == "unavailable", 10)
+    tap.ok(got is not None, "bob sees alice go offline after logout")
+    leftover = [k for k in st.redis_dump() if k.startswith(b"tp:token:")]
+    tap.is_(leftover, [], "Redis holds no token hash after the only session logged out")
+
+
+def main():
+    tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
+    with Stack() as st:
+        tap.on_failure(st.dump_logs)
+        bob = st.peer("bob")
+        test_health(st)
+        test_login_wrong_password(st)
+        token, jid = test_login(st)
+        test_redis_holds_no_token(st, token)
+        test_message(st, token, jid, bob)
+        test_presence(st, token, jid, bob)
+        test_roster(st, token, bob)
+        test_incoming_logged_without_body(st, bob)
+        test_routes(st, token)
+        test_tokens(st, token)
+        test_bad_requests(st, token, jid, bob)
+        token2 = test_login_again(st, token, jid)
+        test_logout(st, token, token2, jid, bob)
+        tap.done()
+
+
+if __name__ == "__main__":
+    main()
