@@ -59,6 +59,13 @@ failed_logs=""
 
 step "dependencies"
 "$ROOT/scripts/deps.sh"
+step "npm packages for the independent Web Push check"
+if ! command -v npm >/dev/null 2>&1; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+if [ ! -d "$ROOT/tests/js/node_modules/http_ece" ]; then
+	npm ci --prefix "$ROOT/tests/js" --no-audit --no-fund
+fi
 step "autogen"
 "$ROOT/autogen.sh"
 
@@ -86,4 +93,16 @@ if [ "$status" -eq 0 ]; then
 else
 	step "FAILED"
 fi
+# One closing line over every build's results, in the plain form any CI
+# reads: automake's per-build "# PASS:" / "# FAIL:" / "# ERROR:" summed.
+summary() {
+	sed -n "s/^# $1: *//p" "$ROOT"/build*/test-suite.log 2>/dev/null |
+		awk '{ n += $1 } END { print n + 0 }'
+}
+passed=$(summary PASS)
+failed=$(($(summary FAIL) + $(summary ERROR) + $(summary XPASS)))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+	failed=1 # a build or configure step failed before any test ran
+fi
+echo "$passed passed, $failed failed"
 exit "$status"
