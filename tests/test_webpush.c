@@ -22,36 +22,24 @@
 	"d8pZGH6SRpkNtoIAiw4"
 #define RFC_AUTH "BTBZMqHH6r4Tts7J_aSIgg"
 
-/* Throwaway keys made with the openssl command, for what load refuses. */
-static const char pem_ed25519[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIAhTr6SQT7ZB9hKk28A7NdmPVXeCCcJelwZoaZd8mRw7\n"
-    "-----END PRIVATE KEY-----\n";
-static const char pem_p384[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDBwJ/r8tUP0EaNTvL2X\n"
-    "BIFb84wQ/dj/WKKSSY/hUXtqti1KTh/FaH7TroBgcchNWRChZANiAASQr1ZFrCpb\n"
-    "4PizKKuHJxDEjJPGFDnKzSPO3cSV0F/9BmbYJAC9U9fp+/NzjsP/OJfH45mhQ4Ux\n"
-    "TQrw3bTmibk6F4n34Dja3DJya4Bnw0TJsPMBMoRmpktP0YzjgHA9Ej8=\n"
-    "-----END PRIVATE KEY-----\n";
-static const char pem_encrypted[] =
-    "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
-    "MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhs2ybMiFbv4AICCAAw\n"
-    "DAYIKoZIhvcNAgkFADAdBglghkgBZQMEAQIEEOvrDzjAZRjY2KPd7ABbCmoEgZAQ\n"
-    "N8rtoMb5J0kfxh4IBifUpECWE8HpD9KjOHPHQ4q7F6UwjXEey0ltV3DAHUPrspin\n"
-    "f6GRzctEATYLmdkULMkEtBAB+LonPEufZHbB9TmLu5VoUMOIu5wx/ggP0i6W3zDL\n"
-    "fgmgEdslRfUsKZK5kDcmrFkbwJg4NeC9VRGcp08NhFEWJMnnHhZ9WMUuSGlG6J0=\n"
-    "-----END ENCRYPTED PRIVATE KEY-----\n";
-/* A SEC1 P-256 key stored with a compressed point, and its public key
- * as the openssl command prints it uncompressed. */
-static const char pem_compressed[] =
-    "-----BEGIN EC PRIVATE KEY-----\n"
-    "MFcCAQEEIKAIJ8m7UXpvgRpByFOwmQsR+RtucAUYwyk3vaCfRJhjoAoGCCqGSM49\n"
-    "AwEHoSQDIgAC3Kqz4Xp9Pv5B4kdeRVYEoI113lOsX8+HHAT6PvK4ndc=\n"
-    "-----END EC PRIVATE KEY-----\n";
-static const char pub_compressed[] =
-    "BNyqs-F6fT7-QeJHXkVWBKCNdd5TrF_PhxwE-j7yuJ3XadA-qdFEcy5AV9giUdPr1ITx"
-    "S7eGuQ1lm1SPMHBeSRQ";
+/*
+ * Keys the loader must refuse or convert are made at run time by the
+ * openssl command (an implementation other than ours), never kept in the
+ * tree. Each command ends in -out; the file's path is appended.
+ */
+static const struct {
+	const char *file;
+	const char *cmd;
+} key_recipes[] = {
+    {"ed25519.pem", "openssl genpkey -algorithm ED25519 -out "},
+    {"p384.pem", "openssl genpkey -algorithm EC -pkeyopt "
+		 "ec_paramgen_curve:P-384 -out "},
+    {"enc.pem", "openssl genpkey -algorithm EC -pkeyopt "
+		"ec_paramgen_curve:P-256 -aes-128-cbc -pass pass:x -out "},
+    /* SEC1, with its public point stored compressed. */
+    {"compressed.pem", "openssl ecparam -name prime256v1 -genkey -noout | "
+		       "openssl ec -conv_form compressed -out "},
+};
 
 static char tmpdir[] = "/tmp/test_webpush.XXXXXX";
 
@@ -217,6 +205,39 @@ static int write_file(const char *path, const char *text, mode_t mode)
 	return r;
 }
 
+/* Runs the recipe for file into the temporary directory. 0 or -1. */
+static int make_key(const char *file)
+{
+	char path[256], cmd[512];
+
+	path_in_tmp(path, sizeof(path), file);
+	for (size_t i = 0; i < sizeof(key_recipes) / sizeof(key_recipes[0]); i++)
+		if (strcmp(key_recipes[i].file, file) == 0) {
+			snprintf(cmd, sizeof(cmd), "%s%s", key_recipes[i].cmd, path);
+			return system(cmd) == 0 && chmod(path, 0600) == 0 ? 0 : -1;
+		}
+	return -1;
+}
+
+/* The uncompressed public key of a key file as the openssl command
+ * prints it, in base64url without padding; "" on failure. */
+static void openssl_public(const char *path, char *out, size_t outlen)
+{
+	char cmd[512];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "openssl ec -in %s -pubout -conv_form uncompressed -outform DER "
+		 "2>/dev/null | tail -c 65 | basenc --base64url | tr -d '=\\n'",
+		 path);
+	out[0] = '\0';
+	if ((f = popen(cmd, "r"))) {
+		if (!fgets(out, (int)outlen, f))
+			out[0] = '\0';
+		pclose(f);
+	}
+}
+
 static void test_vapid_generate(void)
 {
 	char path[256], link[256];
@@ -270,35 +291,38 @@ static void test_vapid_load_modes(void)
 static void test_vapid_load_contents(void)
 {
 	static const struct {
-		const char *file, *pem;
+		const char *file;
 		const char *name;
 	} cases[] = {
-	    {"ed25519.pem", pem_ed25519, "refuses an Ed25519 key"},
-	    {"p384.pem", pem_p384, "refuses a P-384 key"},
-	    {"enc.pem", pem_encrypted, "refuses an encrypted key"},
-	    {"junk.pem", "not a key\n", "refuses a file that is no key"},
+	    {"ed25519.pem", "refuses an Ed25519 key"},
+	    {"p384.pem", "refuses a P-384 key"},
+	    {"enc.pem", "refuses an encrypted key"},
 	};
-	char path[256];
+	char path[256], want[128];
 	struct webpush_vapid *v;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		path_in_tmp(path, sizeof(path), cases[i].file);
-		v = write_file(path, cases[i].pem, 0600) == 0
-			? webpush_vapid_load(path)
-			: NULL;
-		ok(v == NULL, "vapid_load %s", cases[i].name);
+		int made = make_key(cases[i].file) == 0;
+		v = made ? webpush_vapid_load(path) : NULL;
+		ok(made && v == NULL, "vapid_load %s", cases[i].name);
 		webpush_vapid_free(v);
 	}
+	path_in_tmp(path, sizeof(path), "junk.pem");
+	v = write_file(path, "not a key\n", 0600) == 0 ? webpush_vapid_load(path)
+							 : NULL;
+	ok(v == NULL, "vapid_load refuses a file that is no key");
+	webpush_vapid_free(v);
 	path_in_tmp(path, sizeof(path), "absent.pem");
 	ok(webpush_vapid_load(path) == NULL,
 	   "vapid_load refuses a missing file");
 	ok(webpush_vapid_load(tmpdir) == NULL,
 	   "vapid_load refuses a directory");
 	path_in_tmp(path, sizeof(path), "compressed.pem");
-	v = write_file(path, pem_compressed, 0600) == 0
-		? webpush_vapid_load(path)
-		: NULL;
-	ok(v && strcmp(webpush_vapid_public(v), pub_compressed) == 0,
+	v = make_key("compressed.pem") == 0 ? webpush_vapid_load(path) : NULL;
+	openssl_public(path, want, sizeof(want));
+	ok(v && strlen(want) == 87 &&
+	       strcmp(webpush_vapid_public(v), want) == 0,
 	   "vapid_load gives a key stored compressed an uncompressed public");
 	webpush_vapid_free(v);
 }
