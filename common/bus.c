@@ -12,6 +12,9 @@
 #include "log.h"
 #include "wire.h"
 
+enum bus_script { BUS_ROUTE, BUS_QADD, BUS_QREAD, BUS_QACK, BUS_DEL_IF,
+		  BUS_SCRIPTS };
+
 struct bus {
 	redisContext *c;
 	char host[CONFIG_STR_MAX];
@@ -19,19 +22,83 @@ struct bus {
 	int port;
 	int timeout_ms;
 	int down_logged; /* log an outage once, not once per request */
-	char route_sha[41];
+	char sha[BUS_SCRIPTS][41]; /* SCRIPT LOAD results, "" until loaded */
 };
 
 /*
- * KEYS[1] = token key. ARGV = message, owner key prefix, daemon channel
- * prefix. One round trip instead of three on every API call.
+ * The scripts run inside Redis so that each operation is one round trip
+ * and atomic. Indexed by enum bus_script.
+ *
+ * ROUTE: KEYS[1] = token key. ARGV = message, owner key prefix, daemon
+ * channel prefix.
+ *
+ * QADD: KEYS = queue stream, drop counter, seen key ("" = no dedup), push
+ * owner key ("" = none). ARGV = item, max items, max age ms, seen ttl s,
+ * session id. Returns {stream id or false (a duplicate), push owner ok}.
+ *
+ * QREAD: KEYS = stream, drop counter. ARGV = after ("0" = start), count,
+ * max age ms. Returns {dropped, id1, item1, id2, item2, ...}.
+ *
+ * QACK: KEYS = stream, drop counter. ARGV = cursor. Deletes every item up
+ * to and including the cursor.
+ *
+ * DEL_IF: KEYS[1] deleted when its value is ARGV[1].
  */
-static const char bus_route_lua[] =
-	"local sid = redis.call('GET', KEYS[1])\n"
-	"if not sid then return -2 end\n"
-	"local owner = redis.call('GET', ARGV[2] .. sid)\n"
-	"if not owner then return -1 end\n"
-	"return redis.call('PUBLISH', ARGV[3] .. owner, ARGV[1])\n";
+#define BUS_LUA_TRIM_AGE                                                       \
+	"local function trim_age(q, d, age)\n"                                 \
+	"  local t = redis.call('TIME')\n"                                     \
+	"  local min = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - age\n" \
+	"  if min <= 0 then return end\n"                                      \
+	"  local n = redis.call('XTRIM', q, 'MINID', string.format('%d', min))\n" \
+	"  if n > 0 then redis.call('INCRBY', d, n) end\n"                     \
+	"end\n"
+
+static const char *const bus_lua[BUS_SCRIPTS] = {
+	[BUS_ROUTE] =
+		"local sid = redis.call('GET', KEYS[1])\n"
+		"if not sid then return -2 end\n"
+		"local owner = redis.call('GET', ARGV[2] .. sid)\n"
+		"if not owner then return -1 end\n"
+		"return redis.call('PUBLISH', ARGV[3] .. owner, ARGV[1])\n",
+	[BUS_QADD] = BUS_LUA_TRIM_AGE
+		"if KEYS[3] ~= '' then\n"
+		"  if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then\n"
+		"    return {false, 0} end\n"
+		"end\n"
+		"local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])\n"
+		"local n = redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2])\n"
+		"if n > 0 then redis.call('INCRBY', KEYS[2], n) end\n"
+		"trim_age(KEYS[1], KEYS[2], tonumber(ARGV[3]))\n"
+		/* Every item is past its age by then: an abandoned queue ends.
+		 * The margin lets a reader still learn what was dropped. */
+		"local ttl = 2 * tonumber(ARGV[3]) + 60000\n"
+		"redis.call('PEXPIRE', KEYS[1], ttl)\n"
+		"redis.call('PEXPIRE', KEYS[2], ttl)\n"
+		"local ok = 0\n"
+		"if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[5] then ok = 1 end\n"
+		"return {id, ok}\n",
+	[BUS_QREAD] = BUS_LUA_TRIM_AGE
+		"trim_age(KEYS[1], KEYS[2], tonumber(ARGV[3]))\n"
+		"local start = '-'\n"
+		"if ARGV[1] ~= '0' then start = '(' .. ARGV[1] end\n"
+		"local items = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', ARGV[2])\n"
+		"local out = {tonumber(redis.call('GET', KEYS[2]) or '0')}\n"
+		"for _, e in ipairs(items) do\n"
+		"  out[#out + 1] = e[1]\n"
+		"  out[#out + 1] = e[2][2]\n"
+		"end\n"
+		"return out\n",
+	[BUS_QACK] =
+		"local ms, seq = string.match(ARGV[1], '^(%d+)-(%d+)$')\n"
+		"if not ms then return redis.error_reply('bad cursor') end\n"
+		"redis.call('XTRIM', KEYS[1], 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))\n"
+		"redis.call('DEL', KEYS[2])\n"
+		"return 0\n",
+	[BUS_DEL_IF] =
+		"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+		"  return redis.call('DEL', KEYS[1]) end\n"
+		"return 0\n",
+};
 
 static struct timeval bus_tv(int ms)
 {
@@ -160,30 +227,75 @@ long long bus_numsub(struct bus *b, const char *chan)
 	return n;
 }
 
-static redisReply *bus_eval_route(struct bus *b, const char *key,
-				  const char *msg, size_t len)
+static redisReply *bus_evalsha(struct bus *b, enum bus_script id, int argc,
+				const char **argv, size_t *lens)
 {
-	redisReply *r = NULL;
+	argv[1] = b->sha[id];
+	lens[1] = 40;
+	if (!b->c && bus_connect(b) == -1)
+		return NULL;
+	redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
+	if (!r) {
+		log_error("redis: %s", b->c->errstr);
+		b->down_logged = 1;
+		redisFree(b->c);
+		b->c = NULL;
+	}
+	return r;
+}
 
-	if (b->route_sha[0]) {
-		r = bus_cmd(b, "EVALSHA %s 1 %s %b %s %s", b->route_sha, key,
-			    msg, len, WIRE_KEY_OWNER_PREFIX,
-			    WIRE_CHAN_DAEMON_PREFIX);
-		/* A restarted Redis forgets scripts: load it again below. */
+/*
+ * Runs script id with nkeys keys then args (argv[0..n), lens) by its SHA,
+ * loading it first when this connection's Redis does not know it (a
+ * restarted Redis forgets scripts). argv[0] and argv[1] are filled here.
+ */
+static redisReply *bus_eval(struct bus *b, enum bus_script id, int argc,
+			    const char **argv, size_t *lens)
+{
+	redisReply *r;
+
+	argv[0] = "EVALSHA";
+	lens[0] = 7;
+	if (b->sha[id][0]) {
+		r = bus_evalsha(b, id, argc, argv, lens);
 		if (!r || r->type != REDIS_REPLY_ERROR ||
 		    strncmp(r->str, "NOSCRIPT", 8) != 0)
 			return r;
 		freeReplyObject(r);
 	}
-	r = bus_cmd(b, "SCRIPT LOAD %s", bus_route_lua);
+	r = bus_cmd(b, "SCRIPT LOAD %s", bus_lua[id]);
 	if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
 		bus_status(r, "SCRIPT LOAD");
 		return NULL;
 	}
-	memcpy(b->route_sha, r->str, 41);
+	memcpy(b->sha[id], r->str, 41);
 	freeReplyObject(r);
-	return bus_cmd(b, "EVALSHA %s 1 %s %b %s %s", b->route_sha, key, msg,
-		       len, WIRE_KEY_OWNER_PREFIX, WIRE_CHAN_DAEMON_PREFIX);
+	return bus_evalsha(b, id, argc, argv, lens);
+}
+
+/* Fills argv/lens from NUL-terminated strings, from index 2 on. */
+static void bus_args(const char **argv, size_t *lens, int n, ...)
+{
+	va_list ap;
+
+	va_start(ap, n);
+	for (int i = 2; i < n; i++) {
+		argv[i] = va_arg(ap, const char *);
+		lens[i] = strlen(argv[i]);
+	}
+	va_end(ap);
+}
+
+static redisReply *bus_eval_route(struct bus *b, const char *key,
+				  const char *msg, size_t len)
+{
+	const char *argv[7];
+	size_t lens[7];
+
+	bus_args(argv, lens, 7, "1", key, msg, WIRE_KEY_OWNER_PREFIX,
+		 WIRE_CHAN_DAEMON_PREFIX);
+	lens[4] = len; /* msg may hold anything */
+	return bus_eval(b, BUS_ROUTE, 7, argv, lens);
 }
 
 enum bus_route bus_route(struct bus *b, const char *th, const char *msg,
@@ -308,6 +420,25 @@ int bus_get(struct bus *b, const char *key, char *out, size_t outlen)
 	return ret;
 }
 
+int bus_getset(struct bus *b, const char *key, const char *val, char *old,
+	       size_t oldlen)
+{
+	redisReply *r = bus_cmd(b, "SET %s %s GET", key, val);
+	int ret = -1;
+
+	old[0] = '\0';
+	if (r && r->type == REDIS_REPLY_NIL) {
+		ret = 0;
+	} else if (r && r->type == REDIS_REPLY_STRING) {
+		snprintf(old, oldlen, "%.*s", (int)r->len, r->str);
+		ret = 1;
+	} else {
+		return bus_status(r, "SET GET");
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
 int bus_del(struct bus *b, const char *key)
 {
 	return bus_status(bus_cmd(b, "DEL %s", key), "DEL");
@@ -359,4 +490,146 @@ void bus_interrupt(struct bus *b)
 {
 	if (b && b->c)
 		shutdown(b->c->fd, SHUT_RDWR);
+}
+
+/* ---- the incoming-message queue of a session (a Redis stream) ---- */
+
+int bus_cursor_valid(const char *s)
+{
+	size_t ms = strspn(s, "0123456789");
+
+	/* Redis stream ids: two 64-bit decimal numbers joined by '-'. */
+	if (ms == 0 || ms > 20 || s[ms] != '-')
+		return 0;
+	size_t seq = strspn(s + ms + 1, "0123456789");
+	return seq > 0 && seq <= 20 && s[ms + 1 + seq] == '\0';
+}
+
+static void bus_queue_keys(const char *sid, char q[128], char d[128])
+{
+	snprintf(q, 128, "%s%s", WIRE_KEY_QUEUE_PREFIX, sid);
+	snprintf(d, 128, "%s%s", WIRE_KEY_QDROP_PREFIX, sid);
+}
+
+int bus_queue_add(struct bus *b, const struct bus_qadd *a,
+		  char id[BUS_QID_MAX], int *push_ok)
+{
+	char q[128], d[128], seen[256] = "", items[24], age[24], ttl[24];
+	const char *argv[12];
+	size_t lens[12];
+	int ret = -1;
+
+	bus_queue_keys(a->sid, q, d);
+	if (a->dedup)
+		snprintf(seen, sizeof(seen), "%s%s:%s", WIRE_KEY_SEEN_PREFIX,
+			 a->sid, a->dedup);
+	snprintf(items, sizeof(items), "%lld", a->max_items);
+	snprintf(age, sizeof(age), "%lld", a->max_age_ms);
+	snprintf(ttl, sizeof(ttl), "%d", WIRE_SEEN_TTL_S);
+	bus_args(argv, lens, 12, "4", q, d, seen, a->push_key ? a->push_key : "",
+		 "", items, age, ttl, a->sid);
+	argv[7] = (const char *)a->item; /* sealed bytes, not a string */
+	lens[7] = a->len;
+	redisReply *r = bus_eval(b, BUS_QADD, 12, argv, lens);
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER)
+		return bus_status(r, "queue add");
+	*push_ok = r->element[1]->integer == 1;
+	if (r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[0]->len < BUS_QID_MAX) {
+		memcpy(id, r->element[0]->str, r->element[0]->len + 1);
+		ret = 1;
+	} else {
+		ret = 0; /* Lua false: seen before */
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
+static int bus_qitems_take(redisReply *r, struct bus_qitem *items)
+{
+	size_t n = (r->elements - 1) / 2;
+
+	for (size_t i = 0; i < n; i++) {
+		redisReply *id = r->element[1 + 2 * i], *m = r->element[2 + 2 * i];
+		if (id->type != REDIS_REPLY_STRING || id->len >= BUS_QID_MAX ||
+		    m->type != REDIS_REPLY_STRING)
+			return -1;
+		memcpy(items[i].id, id->str, id->len + 1);
+		items[i].data = malloc(m->len ? m->len : 1);
+		if (!items[i].data)
+			return -1;
+		memcpy(items[i].data, m->str, m->len);
+		items[i].len = m->len;
+	}
+	return 0;
+}
+
+long bus_queue_read(struct bus *b, const char *sid, const char *after,
+		    size_t max, long long max_age_ms, struct bus_qitem **out,
+		    long long *dropped)
+{
+	char q[128], d[128], count[24], age[24];
+	const char *argv[8];
+	size_t lens[8];
+
+	bus_queue_keys(sid, q, d);
+	snprintf(count, sizeof(count), "%zu", max);
+	snprintf(age, sizeof(age), "%lld", max_age_ms);
+	bus_args(argv, lens, 8, "2", q, d, after, count, age);
+	redisReply *r = bus_eval(b, BUS_QREAD, 8, argv, lens);
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->elements % 2 != 1 || r->element[0]->type != REDIS_REPLY_INTEGER)
+		return bus_status(r, "queue read");
+	long n = (long)(r->elements - 1) / 2;
+	*dropped = r->element[0]->integer;
+	*out = calloc(n ? (size_t)n : 1, sizeof(**out));
+	if (!*out || bus_qitems_take(r, *out) == -1) {
+		log_error("redis queue read: malformed answer or no memory");
+		bus_qitems_free(*out, (size_t)n);
+		*out = NULL;
+		n = -1;
+	}
+	freeReplyObject(r);
+	return n;
+}
+
+void bus_qitems_free(struct bus_qitem *items, size_t n)
+{
+	if (!items)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].data);
+	}
+	free(items);
+}
+
+int bus_queue_ack(struct bus *b, const char *sid, const char *cursor)
+{
+	char q[128], d[128];
+	const char *argv[6];
+	size_t lens[6];
+
+	if (!bus_cursor_valid(cursor))
+		return -1;
+	bus_queue_keys(sid, q, d);
+	bus_args(argv, lens, 6, "2", q, d, cursor);
+	return bus_status(bus_eval(b, BUS_QACK, 6, argv, lens), "queue ack");
+}
+
+int bus_queue_delete(struct bus *b, const char *sid)
+{
+	char q[128], d[128];
+
+	bus_queue_keys(sid, q, d);
+	return bus_status(bus_cmd(b, "DEL %s %s", q, d), "queue delete");
+}
+
+int bus_del_if(struct bus *b, const char *key, const char *val)
+{
+	const char *argv[5];
+	size_t lens[5];
+
+	bus_args(argv, lens, 5, "1", key, val);
+	return bus_status(bus_eval(b, BUS_DEL_IF, 5, argv, lens), "DEL IF");
 }

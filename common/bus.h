@@ -58,6 +58,57 @@ int bus_set_nx(struct bus *b, const char *key, const char *val,
 /* Returns 1 and the value in out (truncated to outlen-1), 0 when absent, -1. */
 int bus_get(struct bus *b, const char *key, char *out, size_t outlen);
 int bus_del(struct bus *b, const char *key);
+/* Sets key to val; returns 1 with the old value in old, 0 when there was
+ * none (old = ""), -1 on error. */
+int bus_getset(struct bus *b, const char *key, const char *val, char *old,
+	       size_t oldlen);
+
+/* Compare-and-delete: deletes key only while its value is val. 0 or -1. */
+int bus_del_if(struct bus *b, const char *key, const char *val);
+
+/*
+ * A session's queue of incoming messages: a Redis stream whose ids are the
+ * cursors clients acknowledge. Items are sealed by the caller; bounds are
+ * enforced here, and what they drop is counted for the client to see.
+ */
+#define BUS_QID_MAX 48 /* a stream id "ms-seq" with its NUL */
+
+struct bus_qadd {
+	const char *sid;
+	const void *item; /* sealed bytes */
+	size_t len;
+	const char *dedup;    /* NULL, or an id stored once per WIRE_SEEN_TTL_S */
+	const char *push_key; /* NULL, or a key whose value should be sid */
+	long long max_items, max_age_ms;
+};
+/*
+ * Appends a->item. Returns 1 with its id, 0 when a->dedup was seen before
+ * (nothing added), -1 on error. *push_ok says whether a->push_key still
+ * names this session (the push URL was not taken by another).
+ */
+int bus_queue_add(struct bus *b, const struct bus_qadd *a,
+		  char id[BUS_QID_MAX], int *push_ok);
+
+struct bus_qitem {
+	char id[BUS_QID_MAX];
+	void *data; /* malloc'd */
+	size_t len;
+};
+/*
+ * Reads up to max items after cursor ("0": from the oldest), dropping
+ * those older than max_age_ms first. Returns how many, with *out an array
+ * freed by bus_qitems_free() and *dropped the count dropped since the last
+ * acknowledgement; -1 on error.
+ */
+long bus_queue_read(struct bus *b, const char *sid, const char *after,
+		    size_t max, long long max_age_ms, struct bus_qitem **out,
+		    long long *dropped);
+void bus_qitems_free(struct bus_qitem *items, size_t n);
+/* Deletes every item up to and including cursor; resets the drop count. */
+int bus_queue_ack(struct bus *b, const char *sid, const char *cursor);
+int bus_queue_delete(struct bus *b, const char *sid);
+/* 1 when s has the shape of a queue cursor (a stream id "ms-seq"). */
+int bus_cursor_valid(const char *s);
 
 /* Subscriber side: subscribe once, then read messages forever. */
 int bus_subscribe(struct bus *b, const char *const *chans, size_t n);

@@ -101,6 +101,36 @@ static const struct config_key config_keys[] = {
 	CONFIG_I(idle, logout_after, 5400, 1, 604800,
 		 "Seconds in xa before the session ends"),
 
+	CONFIG_I(queue, max_items, 1000, 10, 100000,
+		 "Most incoming messages kept per session; the oldest go first"),
+	CONFIG_I(queue, max_age, 604800, 1, 7776000,
+		 "Seconds an unacknowledged incoming message is kept"),
+
+	CONFIG_S(push, vapid_key, "", NULL,
+		 "VAPID private key file (talkproxy-keygen vapid); empty = no webpush"),
+	CONFIG_S(push, vapid_subject, "mailto:postmaster@localhost", NULL,
+		 "Contact sent to Web Push services: a mailto: or https: URI"),
+	CONFIG_S(push, webhook_key, "", NULL,
+		 "Webhook signing key file (talkproxy-keygen webhook); empty = no webhook"),
+	CONFIG_S(push, cafile, "", NULL,
+		 "CA certificates for push endpoints; empty = the system store"),
+	CONFIG_I(push, allow_http, 0, 0, 1,
+		 "1 = accept http:// push URLs (never in production)"),
+	CONFIG_I(push, allow_loopback, 0, 0, 1,
+		 "1 = allow push to loopback addresses (tests only)"),
+	CONFIG_I(push, connect_timeout_ms, 5000, 100, 60000,
+		 "Push connect timeout, milliseconds"),
+	CONFIG_I(push, timeout_ms, 15000, 100, 120000,
+		 "Whole push request time limit, milliseconds"),
+	CONFIG_I(push, retries, 5, 0, 20,
+		 "Attempts after the first when a push service answers 429/5xx"),
+	CONFIG_I(push, retry_max, 600, 1, 86400,
+		 "Longest wait before a retry, seconds (Retry-After beyond it gives up)"),
+	CONFIG_I(push, ttl, 86400, 0, 2419200,
+		 "Web Push TTL: how long the push service keeps a push, seconds"),
+	CONFIG_I(push, max_pending, 10000, 10, 1000000,
+		 "Most pushes waiting or in flight; beyond it a push is skipped (the message stays queued)"),
+
 	CONFIG_S(log, level, "info", config_log_levels,
 		 "Least severe level written"),
 	CONFIG_S(log, file, "", NULL, "Log file; empty = stderr"),
@@ -113,8 +143,8 @@ static const struct config_key config_keys[] = {
  * A field added to struct config without a row would silently keep zero and
  * never be read; these counts make that a compile error here instead.
  */
-#define CONFIG_NSTR 12
-#define CONFIG_NINT 12
+#define CONFIG_NSTR 16
+#define CONFIG_NINT 22
 _Static_assert(sizeof(struct config) ==
 		   CONFIG_NSTR * CONFIG_STR_MAX + CONFIG_NINT * sizeof(int),
 	       "struct config changed: update config_keys[] and the counts");

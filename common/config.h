@@ -44,6 +44,24 @@ struct config {
 	int idle_xa_after;     /* default 900, 1..86400 */
 	int idle_logout_after; /* default 5400, 1..604800 */
 
+	/* [queue] incoming messages kept for the client (sealed) */
+	int queue_max_items; /* default 1000, 10..100000 */
+	int queue_max_age;   /* seconds, default 604800, 1..7776000 */
+
+	/* [push] */
+	char push_vapid_key[CONFIG_STR_MAX];     /* VAPID private key (PEM); "" = no webpush */
+	char push_vapid_subject[CONFIG_STR_MAX]; /* mailto:/https: contact, default "mailto:postmaster@localhost" */
+	char push_webhook_key[CONFIG_STR_MAX];   /* webhook signing key file; "" = no webhook */
+	char push_cafile[CONFIG_STR_MAX];        /* CA file for push endpoints; "" = system store */
+	int push_allow_http;        /* 0/1, default 0 */
+	int push_allow_loopback;    /* 0/1, default 0: tests only */
+	int push_connect_timeout_ms; /* default 5000, 100..60000 */
+	int push_timeout_ms;        /* whole request, default 15000, 100..120000 */
+	int push_retries;           /* attempts after the first, default 5, 0..20 */
+	int push_retry_max;         /* longest wait between attempts, s, default 600, 1..86400 */
+	int push_ttl;               /* Web Push TTL, s, default 86400, 0..2419200 */
+	int push_max_pending;       /* pushes waiting or in flight, default 10000, 10..1000000 */
+
 	/* [log] */
 	char log_level[CONFIG_STR_MAX]; /* error|warning|info|debug, default "info" */
 	char log_file[CONFIG_STR_MAX];  /* default "" = stderr */

@@ -56,6 +56,31 @@ int seal_open(uint8_t *out, const uint8_t *blob, size_t blob_len,
 void seal_digest2(uint8_t out[32], const uint8_t key[SEAL_KEY_BYTES],
 		  const char *a, const char *b);
 
+/*
+ * Secret key files (the master key, the webhook signing seed): 32 random
+ * bytes as one line of base64, in a file only its owner may read
+ * (keyfile.h). Both return 0, or -1 after logging why; what names the key.
+ */
+int seal_keyfile_create(const char *path, const char *what);
+int seal_keyfile_load(const char *path, const char *what,
+		      uint8_t key[SEAL_KEY_BYTES]);
+
+/* Ed25519 signatures from a 32-byte seed (a key file's secret). */
+#define SEAL_SIGN_PUBLIC_BYTES 32
+#define SEAL_SIGN_BYTES 64
+void seal_sign_public(uint8_t pk[SEAL_SIGN_PUBLIC_BYTES],
+		      const uint8_t seed[SEAL_KEY_BYTES]);
+void seal_sign(uint8_t sig[SEAL_SIGN_BYTES], const void *msg, size_t len,
+	       const uint8_t seed[SEAL_KEY_BYTES]);
+
+enum seal_b64 { SEAL_B64, SEAL_B64URL /* unpadded */ };
+/* base64 of len bytes as a malloc'd string (caller frees), or NULL. */
+char *seal_base64(const void *in, size_t len, enum seal_b64 variant);
+/* Decodes exactly; returns the byte count, or -1 when text is not base64
+ * of the variant or does not fit outlen. */
+long seal_unbase64(uint8_t *out, size_t outlen, const char *text,
+		   enum seal_b64 variant);
+
 /* Fills buf with len random bytes. */
 void seal_random(void *buf, size_t len);
 

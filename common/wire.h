@@ -34,11 +34,18 @@ _Static_assert(WIRE_TOKEN_B64 == (WIRE_TOKEN_BYTES * 4 + 2) / 3,
 #define WIRE_KEY_CLAIM_PREFIX "tp:claim:" /* + login request id -> daemon id */
 #define WIRE_KEY_IDEM_PREFIX "tp:idem:"   /* + session id ":" client id */
 #define WIRE_KEY_ALIVE_PREFIX "tp:alive:" /* + daemon id, lease with TTL */
+#define WIRE_KEY_QUEUE_PREFIX "tp:queue:" /* + session id -> stream of sealed items */
+#define WIRE_KEY_QDROP_PREFIX "tp:qdrop:" /* + session id -> items dropped */
+#define WIRE_KEY_SEEN_PREFIX "tp:seen:"   /* + session id ":" message digest */
+#define WIRE_KEY_PUSH_PREFIX "tp:push:"   /* + digest of a push URL -> session id */
 
 /* How long an unclaimed reply list lives when its handler has gone. */
 #define WIRE_REPLY_TTL_S 60
 /* How long a client's message id is remembered for idempotency. */
 #define WIRE_IDEM_TTL_S (24 * 3600)
+
+/* How long an incoming message id is remembered against duplicates. */
+#define WIRE_SEEN_TTL_S (7 * 24 * 3600)
 
 /* Longest names and ids that cross the bus. */
 #define WIRE_CALL_MAX 31

@@ -37,21 +37,48 @@ static const char *const api_states[] = {"active",   "composing", "paused",
 static const struct check_field api_no_fields[] = {{NULL}};
 
 static const struct check_field api_login_fields[] = {
-	{"jid", CHECK_ACCOUNT, 1, JID_MAX, NULL, 0},
-	{"password", CHECK_LINE, 1, 1023, NULL, 0},
-	{"resource", CHECK_RESOURCE, 0, JID_PART_MAX, NULL, 0},
+	{"jid", CHECK_ACCOUNT, 1, JID_MAX, NULL, 0, NULL},
+	{"password", CHECK_LINE, 1, 1023, NULL, 0, NULL},
+	{"resource", CHECK_RESOURCE, 0, JID_PART_MAX, NULL, 0, NULL},
 	{NULL}};
 
 static const struct check_field api_message_fields[] = {
-	{"to", CHECK_JID, 1, JID_MAX, NULL, 0},
-	{"body", CHECK_TEXT, 0, 0, NULL, 0},
-	{"id", CHECK_LINE, 0, 128, NULL, 0},
-	{"state", CHECK_ENUM, 0, 16, api_states, 0},
+	{"to", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
+	{"body", CHECK_TEXT, 0, 0, NULL, 0, NULL},
+	{"id", CHECK_LINE, 0, 128, NULL, 0, NULL},
+	{"state", CHECK_ENUM, 0, 16, api_states, 0, NULL},
 	{NULL}};
 
 static const struct check_field api_presence_fields[] = {
-	{"show", CHECK_ENUM, 1, 16, api_shows, 0},
-	{"status", CHECK_TEXT, 0, 1024, NULL, 1},
+	{"show", CHECK_ENUM, 1, 16, api_shows, 0, NULL},
+	{"status", CHECK_TEXT, 0, 1024, NULL, 1, NULL},
+	{NULL}};
+
+static const char *const api_push_kinds[] = {"webpush", "webhook", "mpns",
+					     NULL};
+
+static const struct check_field api_webpush_keys[] = {
+	{"p256dh", CHECK_LINE, 1, 128, NULL, 0, NULL},
+	{"auth", CHECK_LINE, 1, 64, NULL, 0, NULL},
+	{NULL}};
+
+/* url "" withdraws the registration; the daemon checks the URL's shape
+ * (pushaddr.h) and the address at connect time. */
+static const struct check_field api_register_fields[] = {
+	{"url", CHECK_LINE, 1, 2048, NULL, 1, NULL},
+	{"kind", CHECK_ENUM, 0, 16, api_push_kinds, 0, NULL},
+	{"tiles", CHECK_JID_LIST, 0, 32, NULL, 0, NULL},
+	{"keys", CHECK_OBJECT, 0, 0, NULL, 0, api_webpush_keys},
+	{NULL}};
+
+static const struct check_field api_notifications_fields[] = {
+	{"toast", CHECK_BOOL, 0, 0, NULL, 0, NULL},
+	{"tile", CHECK_BOOL, 0, 0, NULL, 0, NULL},
+	{"secondarytile", CHECK_BOOL, 0, 0, NULL, 0, NULL},
+	{NULL}};
+
+static const struct check_field api_messagequeue_fields[] = {
+	{"ack", CHECK_CURSOR, 0, 48, NULL, 0, NULL},
 	{NULL}};
 
 static const struct api_call api_calls[] = {
@@ -60,6 +87,10 @@ static const struct api_call api_calls[] = {
 	{"/v1/message", "POST", API_SESSION, api_message_fields},
 	{"/v1/presence", "POST", API_SESSION, api_presence_fields},
 	{"/v1/roster", "POST", API_SESSION, api_no_fields},
+	{"/v1/key", "POST", API_SESSION, api_no_fields},
+	{"/v1/register", "POST", API_SESSION, api_register_fields},
+	{"/v1/notifications", "POST", API_SESSION, api_notifications_fields},
+	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields},
 	{"/health", "GET", API_HEALTH, NULL},
 };
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus.h"
 #include "jid.h"
 
 void *check_fail(struct check_error *err, int status, const char *code,
@@ -136,6 +137,37 @@ static void *check_string(json_t *v, const struct check_field *f,
 	return v;
 }
 
+static void *check_members(json_t *o, const struct check_field *fields,
+			   size_t text_max, const char *prefix,
+			   struct check_error *err);
+
+static void *check_list(json_t *v, const struct check_field *f,
+			struct check_error *err)
+{
+	size_t i;
+	json_t *item;
+
+	if (!json_is_array(v))
+		return check_fail(err, 400, "wrong_type", f->name,
+				  "%s must be an array of JIDs", f->name);
+	if (json_array_size(v) > f->max)
+		return check_fail(err, 400, "too_long", f->name,
+				  "%s has more than %zu entries", f->name,
+				  f->max);
+	json_array_foreach(v, i, item)
+	{
+		if (!json_is_string(item))
+			return check_fail(err, 400, "wrong_type", f->name,
+					  "%s must hold strings", f->name);
+		const char *why = jid_check(json_string_value(item),
+					    json_string_length(item), JID_BARE);
+		if (why)
+			return check_fail(err, 400, "bad_jid", f->name,
+					  "%s[%zu]: %s", f->name, i, why);
+	}
+	return v;
+}
+
 static void *check_field(json_t *v, const struct check_field *f,
 			 size_t text_max, struct check_error *err)
 {
@@ -145,10 +177,25 @@ static void *check_field(json_t *v, const struct check_field *f,
 					  "%s must be true or false", f->name);
 		return v;
 	}
+	if (f->kind == CHECK_JID_LIST)
+		return check_list(v, f, err);
+	if (f->kind == CHECK_OBJECT) {
+		if (!json_is_object(v))
+			return check_fail(err, 400, "wrong_type", f->name,
+					  "%s must be an object", f->name);
+		return check_members(v, f->sub, text_max, f->name, err) ? v
+									 : NULL;
+	}
 	if (!json_is_string(v))
 		return check_fail(err, 400, "wrong_type", f->name,
 				  "%s must be a string", f->name);
-	return check_string(v, f, text_max, err);
+	if (!check_string(v, f, text_max, err))
+		return NULL;
+	if (f->kind == CHECK_CURSOR && !bus_cursor_valid(json_string_value(v)))
+		return check_fail(err, 400, "bad_value", f->name,
+				  "%s is not a cursor this server gave out",
+				  f->name);
+	return v;
 }
 
 static const struct check_field *check_lookup(const struct check_field *fields,
@@ -160,45 +207,59 @@ static const struct check_field *check_lookup(const struct check_field *fields,
 	return NULL;
 }
 
+/* Names the member at fault as "prefix.name" (or name) when it fits whole:
+ * cutting it could split a UTF-8 sequence. */
+static const char *check_name(struct check_error *err, const char *prefix,
+			      const char *name)
+{
+	int n = snprintf(err->field_buf, sizeof(err->field_buf), "%s%s%s",
+			 prefix ? prefix : "", prefix ? "." : "", name);
+
+	return n >= 0 && (size_t)n < sizeof(err->field_buf) ? err->field_buf
+							    : NULL;
+}
+
+/* Checks the members of o against fields; o on success, else NULL. */
+static void *check_members(json_t *o, const struct check_field *fields,
+			   size_t text_max, const char *prefix,
+			   struct check_error *err)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v)
+	{
+		if (!prefix && strcmp(k, "token") == 0)
+			continue; /* checked by the caller */
+		const struct check_field *f = check_lookup(fields, k);
+		if (!f)
+			return check_fail(err, 400, "unknown_field",
+					  check_name(err, prefix, k),
+					  "the body has a member this call does "
+					  "not take");
+		if (!check_field(v, f, text_max, err)) {
+			if (prefix && err->field == f->name)
+				err->field = check_name(err, prefix, f->name);
+			return NULL;
+		}
+	}
+	for (const struct check_field *f = fields; f->name; f++)
+		if (f->required && !json_object_get(o, f->name))
+			return check_fail(err, 400, "missing_field",
+					  check_name(err, prefix, f->name),
+					  "%s is required", f->name);
+	return o;
+}
+
 json_t *check_body(const char *body, size_t len,
 		   const struct check_field *fields, size_t text_max,
 		   struct check_error *err)
 {
 	json_t *o = check_parse(body, len, err);
-	const char *k;
-	json_t *v;
 
-	if (!o)
+	if (o && !check_members(o, fields, text_max, NULL, err)) {
+		json_decref(o);
 		return NULL;
-	json_object_foreach(o, k, v)
-	{
-		if (strcmp(k, "token") == 0)
-			continue; /* checked by the caller */
-		const struct check_field *f = check_lookup(fields, k);
-		if (!f) {
-			/* Name the member when it is short enough to quote
-			 * whole (cutting it could split a UTF-8 sequence). */
-			size_t n = strlen(k);
-			const char *name = NULL;
-			if (n < sizeof(err->field_buf)) {
-				memcpy(err->field_buf, k, n + 1);
-				name = err->field_buf;
-			}
-			json_decref(o);
-			return check_fail(err, 400, "unknown_field", name,
-					  "the body has a member this call does "
-					  "not take");
-		}
-		if (!check_field(v, f, text_max, err)) {
-			json_decref(o);
-			return NULL;
-		}
 	}
-	for (const struct check_field *f = fields; f->name; f++)
-		if (f->required && !json_object_get(o, f->name)) {
-			json_decref(o);
-			return check_fail(err, 400, "missing_field", f->name,
-					  "%s is required", f->name);
-		}
 	return o;
 }

@@ -18,7 +18,10 @@ enum check_kind {
 	CHECK_JID,     /* bare or full JID */
 	CHECK_RESOURCE,
 	CHECK_ENUM, /* one of values[] */
-	CHECK_BOOL
+	CHECK_BOOL,
+	CHECK_CURSOR,   /* a queue cursor (bus_cursor_valid) */
+	CHECK_JID_LIST, /* array of at most max bare JIDs */
+	CHECK_OBJECT    /* object checked against sub[]; errors name "f.sub" */
 };
 
 struct check_field {
@@ -28,6 +31,7 @@ struct check_field {
 	size_t max;                 /* bytes; 0 = the caller's text limit */
 	const char *const *values;  /* CHECK_ENUM: NULL-terminated */
 	int allow_empty;
+	const struct check_field *sub; /* CHECK_OBJECT */
 };
 
 struct check_error {

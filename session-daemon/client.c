@@ -13,6 +13,9 @@
 
 #define CLIENT_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define CLIENT_NS_CAPS "http://jabber.org/protocol/caps"
+#define CLIENT_NS_HINTS "urn:xmpp:hints"
+#define CLIENT_NS_NOSAVE "google:nosave"
+#define CLIENT_NS_DELAY "urn:xmpp:delay"
 /*
  * libstrophe waits in select(): a descriptor at FD_SETSIZE or above
  * corrupts memory (Debian's fortified build aborts). Refuse sockets well
@@ -317,15 +320,28 @@ static int client_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	return 1;
 }
 
-static const char *client_chat_state(xmpp_stanza_t *st)
+/* The children of a message that say more than its body. */
+static void client_message_extras(xmpp_stanza_t *st, struct client_message *m)
 {
 	for (xmpp_stanza_t *ch = xmpp_stanza_get_children(st); ch;
 	     ch = xmpp_stanza_get_next(ch)) {
 		const char *ns = xmpp_stanza_get_ns(ch);
-		if (ns && strcmp(ns, CLIENT_NS_CHATSTATES) == 0)
-			return xmpp_stanza_get_name(ch);
+		const char *name = xmpp_stanza_get_name(ch);
+		if (!ns || !name)
+			continue;
+		if (strcmp(ns, CLIENT_NS_CHATSTATES) == 0)
+			m->state = name;
+		else if (strcmp(ns, CLIENT_NS_HINTS) == 0 &&
+			 (strcmp(name, "no-store") == 0 ||
+			  strcmp(name, "no-permanent-store") == 0))
+			m->nostore = 1;
+		else if (strcmp(ns, CLIENT_NS_NOSAVE) == 0 &&
+			 strcmp(name, "x") == 0)
+			m->nostore = 1;
+		else if (strcmp(ns, CLIENT_NS_DELAY) == 0 &&
+			 strcmp(name, "delay") == 0)
+			m->stamp = xmpp_stanza_get_attribute(ch, "stamp");
 	}
-	return NULL;
 }
 
 static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
@@ -342,8 +358,8 @@ static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		.id = xmpp_stanza_get_id(st),
 		.type = type ? type : "normal",
 		.body = client_child_text(st, "body", &body),
-		.state = client_chat_state(st),
 	};
+	client_message_extras(st, &m);
 	if (m.from && (m.body || m.state))
 		c->ev->message(c->ud, &m);
 	xmpp_free(c->cx->ctx, body);

@@ -31,6 +31,8 @@ struct client_message {
 	const char *type; /* "chat", "normal", ... */
 	const char *body; /* may be NULL (a bare chat state) */
 	const char *state; /* XEP-0085 state or NULL */
+	const char *stamp; /* XEP-0203 delay stamp (sent earlier) or NULL */
+	int nostore;       /* XEP-0334 no-store hint or google:nosave: OTR */
 };
 
 struct client_events {

@@ -16,6 +16,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mailbox.h"
+#include "push.h"
 #include "seal.h"
 #include "session.h"
 #include "wire.h"
@@ -132,9 +133,11 @@ int main(int argc, char **argv)
 	struct mailbox *mb = mailbox_new();
 	struct bus *bus = bus_open(&cfg);
 	struct client_ctx *cx = client_ctx_new(&cfg);
-	if (!mb || !bus || !cx)
+	struct push *push = push_start(&cfg);
+	if (!mb || !bus || !cx || !push)
 		log_fatal("cannot start: see the errors above");
-	struct session_table *t = session_table_new(&cfg, cx, bus, cfg.daemon_id);
+	struct session_table *t =
+		session_table_new(&cfg, cx, bus, push, cfg.daemon_id);
 	snprintf(channel, sizeof(channel), "%s%s", WIRE_CHAN_DAEMON_PREFIX,
 		 cfg.daemon_id);
 	daemon_signals();
@@ -149,6 +152,7 @@ int main(int argc, char **argv)
 	listener_stop(l);
 	daemon_shutdown(mb, cx, t);
 	session_table_free(t);
+	push_stop(push);
 	client_ctx_free(cx);
 	bus_close(bus);
 	mailbox_free(mb);

@@ -101,3 +101,11 @@ json_t *roster_contacts(const struct roster *r)
 	json_object_foreach(r->contacts, k, c) json_array_append(a, c);
 	return a;
 }
+
+const char *roster_name(const struct roster *r, const char *bare)
+{
+	const char *name = json_string_value(
+		json_object_get(json_object_get(r->contacts, bare), "name"));
+
+	return name && *name ? name : NULL;
+}

@@ -36,6 +36,10 @@ int roster_presence(struct roster *r, const char *full_jid,
 /* Forgets every resource's presence (our stream went down). */
 void roster_clear_presence(struct roster *r);
 
+/* The contact's name, or NULL when it has none or is not a contact.
+ * Borrowed until the roster next changes. */
+const char *roster_name(const struct roster *r, const char *bare);
+
 /* The API's "contacts" array; a new reference, or NULL. */
 json_t *roster_contacts(const struct roster *r);
 

@@ -10,8 +10,10 @@
 #include "client.h"
 #include "config.h"
 #include "envelope.h"
+#include "inbox.h"
 #include "jid.h"
 #include "log.h"
+#include "push.h"
 #include "roster.h"
 #include "seal.h"
 #include "wire.h"
@@ -53,6 +55,7 @@ struct session {
 	char *password;   /* for reconnects; wiped when freed */
 	struct client *client;
 	struct roster *roster;
+	struct inbox *inbox;
 	struct session_waiter waiters[SESSION_WAITERS];
 	size_t nwaiters;
 	char th[SESSION_TOKENS][WIRE_TOKEN_HASH_HEX + 1];
@@ -69,6 +72,7 @@ struct session_table {
 	const struct config *cfg;
 	struct client_ctx *cx;
 	struct bus *bus;
+	struct inbox_env env;
 	const char *daemon_id;
 	struct session *head;
 	size_t count;
@@ -178,6 +182,7 @@ static void session_end(struct session *s, const char *why)
 		return;
 	log_info("session %s (%s) ends: %s", s->sid, s->jid, why);
 	session_unstore(s);
+	inbox_delete(s->inbox);
 	for (size_t i = 0; i < s->nwaiters; i++)
 		session_fail_to(s->t, s->waiters[i].rid, 503, "session_offline",
 				"the session ended");
@@ -196,6 +201,7 @@ static void session_free(struct session *s)
 {
 	client_free(s->client);
 	roster_free(s->roster);
+	inbox_free(s->inbox);
 	if (s->password) {
 		seal_wipe(s->password, strlen(s->password));
 		free(s->password);
@@ -326,6 +332,17 @@ static void session_on_presence(void *ud, const char *from,
 		log_debug("session %s: presence from a malformed JID", s->sid);
 }
 
+/* How soon the phone must hear of a message, from the user's presence. */
+static enum push_class session_push_class(const struct session *s)
+{
+	if (s->idle == SESSION_AUTO_XA || strcmp(s->show, "xa") == 0)
+		return PUSH_LATER;
+	if (s->idle == SESSION_AUTO_AWAY || strcmp(s->show, "away") == 0 ||
+	    strcmp(s->show, "dnd") == 0)
+		return PUSH_SOON;
+	return PUSH_NOW;
+}
+
 static void session_on_message(void *ud, const struct client_message *m)
 {
 	struct session *s = ud;
@@ -334,11 +351,14 @@ static void session_on_message(void *ud, const struct client_message *m)
 	if (jid_bare(m->from, bare, sizeof(bare)) == -1)
 		return;
 	/* Bodies never reach the log; ids let an admin follow a message. */
-	log_info("session %s: message from %s id=%s type=%s%s%s", s->sid, bare,
-		 m->id ? m->id : "-", m->type, m->body ? " with body" : "",
-		 m->state ? " state=" : "");
-	if (m->state)
-		log_debug("session %s: chat state %s", s->sid, m->state);
+	log_info("session %s: message from %s id=%s type=%s%s%s%s", s->sid,
+		 bare, m->id ? m->id : "-", m->type,
+		 m->body ? " with body" : "", m->state ? " state=" : "",
+		 m->state ? m->state : "");
+	/* Stored before this returns: libstrophe then tells the server the
+	 * stanza was handled, and the server keeps no copy. */
+	inbox_message(s->inbox, m, roster_name(s->roster, bare),
+		      session_push_class(s));
 }
 
 static const struct client_events session_events = {
@@ -415,7 +435,8 @@ static struct session *session_new(struct session_table *t, const char *jid,
 	memcpy(s->cred, cred, sizeof(s->cred));
 	s->password = strdup(password);
 	s->roster = roster_new();
-	s->client = s->password && s->roster
+	s->inbox = inbox_new(&t->env, s->sid);
+	s->client = s->password && s->roster && s->inbox
 			    ? client_new(t->cx, jid, password, resource,
 					 &session_events, s)
 			    : NULL;
@@ -575,6 +596,68 @@ static void session_call_roster(struct session_req *r, struct session *s)
 	session_reply(r, 200, json_pack("{s:o}", "contacts", contacts));
 }
 
+/* Answers with what an inbox call returned. */
+static void session_answer(struct session_req *r, int status, json_t *answer)
+{
+	if (!answer)
+		session_fail(r, 503, "overloaded", "out of memory");
+	else
+		session_reply(r, status, answer);
+}
+
+static void session_call_key(struct session_req *r, struct session *s)
+{
+	json_t *answer = NULL;
+	int status = inbox_call_key(s->inbox, r->env.body, &answer);
+
+	session_answer(r, status, answer);
+}
+
+static struct session *session_by_sid(struct session_table *t,
+				      const char *sid)
+{
+	for (struct session *s = t->head; s; s = s->next)
+		if (s->state != SESSION_DEAD && strcmp(s->sid, sid) == 0)
+			return s;
+	return NULL;
+}
+
+static void session_call_register(struct session_req *r, struct session *s)
+{
+	char taken_from[WIRE_ID_HEX + 1];
+	json_t *answer = NULL;
+	int status = inbox_call_register(s->inbox, r->env.body, &answer,
+					 taken_from);
+
+	if (taken_from[0]) {
+		/* A session of another daemon notices when it next pushes. */
+		struct session *old = session_by_sid(r->t, taken_from);
+		if (old)
+			inbox_push_taken(old->inbox);
+	}
+	if (status == 200 && answer)
+		json_object_set_new(answer, "jid", json_string(s->bound));
+	session_answer(r, status, answer);
+}
+
+static void session_call_notifications(struct session_req *r,
+				       struct session *s)
+{
+	json_t *answer = NULL;
+	int status = inbox_call_notifications(s->inbox, r->env.body, &answer);
+
+	session_answer(r, status, answer);
+}
+
+static void session_call_messagequeue(struct session_req *r,
+				      struct session *s)
+{
+	json_t *answer = NULL;
+	int status = inbox_call_messagequeue(s->inbox, r->env.body, &answer);
+
+	session_answer(r, status, answer);
+}
+
 struct session_call {
 	const char *name;
 	void (*fn)(struct session_req *r, struct session *s);
@@ -587,6 +670,10 @@ static const struct session_call session_calls[] = {
 	{"message", session_call_message, 1},
 	{"presence", session_call_presence, 1},
 	{"roster", session_call_roster, 1},
+	{"key", session_call_key, 1},
+	{"register", session_call_register, 1},
+	{"notifications", session_call_notifications, 1},
+	{"messagequeue", session_call_messagequeue, 1},
 };
 
 /* A client request ends the idle timers' effect. */
@@ -683,6 +770,22 @@ static void session_tick_one(struct session *s, int64_t now)
 	} else if (s->state == SESSION_ONLINE) {
 		session_idle(s, now);
 	}
+	if (s->state != SESSION_DEAD)
+		inbox_tick(s->inbox, session_push_class(s));
+}
+
+/* The push thread's verdicts that change a session: dead registrations. */
+static void session_push_results(struct session_table *t)
+{
+	struct push_result *res =
+		t->env.push ? push_take_results(t->env.push) : NULL;
+
+	for (struct push_result *p = res; p; p = p->next) {
+		struct session *s;
+		if (p->outcome == PUSH_GONE && (s = session_by_sid(t, p->sid)))
+			inbox_push_gone(s->inbox, p->url);
+	}
+	push_result_free(res);
 }
 
 static void session_renew_lease(struct session_table *t, int64_t now)
@@ -703,6 +806,7 @@ void session_table_tick(struct session_table *t)
 	struct session **pp = &t->head;
 
 	session_renew_lease(t, now);
+	session_push_results(t);
 	while (*pp) {
 		struct session *s = *pp;
 		session_tick_one(s, now);
@@ -718,6 +822,7 @@ void session_table_tick(struct session_table *t)
 
 struct session_table *session_table_new(const struct config *cfg,
 					struct client_ctx *cx, struct bus *bus,
+					struct push *push,
 					const char *daemon_id)
 {
 	struct session_table *t = calloc(1, sizeof(*t));
@@ -727,6 +832,7 @@ struct session_table *session_table_new(const struct config *cfg,
 	t->cfg = cfg;
 	t->cx = cx;
 	t->bus = bus;
+	t->env = (struct inbox_env){.cfg = cfg, .bus = bus, .push = push};
 	t->daemon_id = daemon_id;
 	seal_random(t->cred_key, sizeof(t->cred_key));
 	return t;

@@ -13,10 +13,15 @@ struct config;
 struct bus;
 struct client_ctx;
 struct session_table;
+struct push;
 
-/* bus is the loop thread's command connection (borrowed). NULL on failure. */
+/*
+ * bus is the loop thread's command connection, push the push thread (NULL:
+ * no pushes); both borrowed. NULL on failure.
+ */
 struct session_table *session_table_new(const struct config *cfg,
 					struct client_ctx *cx, struct bus *bus,
+					struct push *push,
 					const char *daemon_id);
 /* Closes every stream and frees everything. */
 void session_table_free(struct session_table *t);

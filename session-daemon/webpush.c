@@ -28,6 +28,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include "keyfile.h"
 #include "log.h"
 
 #define WEBPUSH_SALT_BYTES 16
@@ -197,6 +198,14 @@ static EVP_PKEY *webpush_peer_key(const uint8_t pub[WEBPUSH_KEY_BYTES])
 	EVP_PKEY_CTX_free(check);
 	EVP_PKEY_CTX_free(ctx);
 	return key;
+}
+
+int webpush_key_valid(const uint8_t pub[WEBPUSH_KEY_BYTES])
+{
+	EVP_PKEY *key = webpush_peer_key(pub);
+
+	EVP_PKEY_free(key);
+	return key != NULL;
 }
 
 /*
@@ -417,27 +426,16 @@ static int webpush_no_passphrase(char *buf, int size, int rwflag, void *u)
 /* Opens pem_path for reading only when the key is private to its owner. */
 static FILE *webpush_open_private(const char *path)
 {
-	struct stat st;
 	FILE *f;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = keyfile_open_private(path, "VAPID key");
 
-	if (fd == -1) {
-		log_error("webpush: cannot open VAPID key %s: %m", path);
+	if (fd == -1)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_error("webpush: VAPID key %s is not a regular file", path);
-	} else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		log_error("webpush: VAPID key %s has mode %04o, open to group "
-			  "or others; refusing it (chmod 600 %s)",
-			  path, (unsigned)(st.st_mode & 07777), path);
-	} else if ((f = fdopen(fd, "r"))) {
-		return f;
-	} else {
+	if (!(f = fdopen(fd, "r"))) {
 		log_error("webpush: cannot read VAPID key %s: %m", path);
+		close(fd);
 	}
-	close(fd);
-	return NULL;
+	return f;
 }
 
 static int webpush_is_p256(EVP_PKEY *key)
@@ -509,17 +507,12 @@ int webpush_vapid_generate(const char *pem_path)
 		webpush_crypto_error("cannot generate a VAPID key");
 		return -1;
 	}
-	/* O_EXCL: clients hold the old public key, so never replace it, and
-	 * never write through a link someone planted at the path. */
-	fd = open(pem_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
-		  0600);
-	if (fd == -1) {
-		log_error("webpush: cannot create VAPID key %s: %m", pem_path);
-	} else if (webpush_write_key(fd, key) == -1) {
+	fd = keyfile_create(pem_path, "VAPID key");
+	if (fd != -1 && webpush_write_key(fd, key) == -1) {
 		log_error("webpush: cannot write VAPID key %s", pem_path);
 		ERR_clear_error();
 		unlink(pem_path);
-	} else {
+	} else if (fd != -1) {
 		r = 0;
 	}
 	EVP_PKEY_free(key);

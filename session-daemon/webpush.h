@@ -43,6 +43,9 @@ int webpush_encrypt(const uint8_t *plain, size_t len,
  */
 int webpush_decode_key(const char *b64url, uint8_t *out, size_t want);
 
+/* 1 when pub is an uncompressed point on P-256 (a usable p256dh). */
+int webpush_key_valid(const uint8_t pub[WEBPUSH_KEY_BYTES]);
+
 /*
  * The VAPID signing key: a P-256 private key and its public half. Once
  * loaded it is only read, so threads may share one.

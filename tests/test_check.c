@@ -5,13 +5,20 @@
 #include "tap.h"
 
 static const char *const states[] = {"active", "composing", NULL};
+static const struct check_field keys[] = {
+	{"p256dh", CHECK_LINE, 1, 8, NULL, 0, NULL},
+	{"auth", CHECK_LINE, 0, 8, NULL, 0, NULL},
+	{NULL}};
 static const struct check_field fields[] = {
-	{"to", CHECK_JID, 1, 3071, NULL, 0},
-	{"body", CHECK_TEXT, 0, 0, NULL, 0},
-	{"id", CHECK_LINE, 0, 8, NULL, 0},
-	{"state", CHECK_ENUM, 0, 16, states, 0},
-	{"status", CHECK_TEXT, 0, 64, NULL, 1},
-	{"toast", CHECK_BOOL, 0, 0, NULL, 0},
+	{"to", CHECK_JID, 1, 3071, NULL, 0, NULL},
+	{"body", CHECK_TEXT, 0, 0, NULL, 0, NULL},
+	{"id", CHECK_LINE, 0, 8, NULL, 0, NULL},
+	{"state", CHECK_ENUM, 0, 16, states, 0, NULL},
+	{"status", CHECK_TEXT, 0, 64, NULL, 1, NULL},
+	{"toast", CHECK_BOOL, 0, 0, NULL, 0, NULL},
+	{"ack", CHECK_CURSOR, 0, 48, NULL, 0, NULL},
+	{"tiles", CHECK_JID_LIST, 0, 2, NULL, 0, NULL},
+	{"keys", CHECK_OBJECT, 0, 0, NULL, 0, keys},
 	{NULL}};
 
 static const struct {
@@ -60,6 +67,32 @@ static const struct {
 	{"refuses a value not in the enumeration", "{\"to\":\"a@b\",\"state\":\"typing\"}",
 	 400, "bad_value", "state"},
 	{"accepts an empty status where it is allowed", "{\"to\":\"a@b\",\"status\":\"\"}", 0, NULL, NULL},
+	{"accepts a cursor", "{\"to\":\"a@b\",\"ack\":\"1700000000000-0\"}", 0, NULL, NULL},
+	{"refuses a cursor without its sequence", "{\"to\":\"a@b\",\"ack\":\"1700000000000\"}",
+	 400, "bad_value", "ack"},
+	{"refuses a cursor with a sign", "{\"to\":\"a@b\",\"ack\":\"-1-0\"}", 400, "bad_value", "ack"},
+	{"refuses a cursor with 21 digits", "{\"to\":\"a@b\",\"ack\":\"123456789012345678901-0\"}",
+	 400, "bad_value", "ack"},
+	{"refuses a numeric cursor", "{\"to\":\"a@b\",\"ack\":1}", 400, "wrong_type", "ack"},
+	{"accepts a list of JIDs", "{\"to\":\"a@b\",\"tiles\":[\"c@d\",\"e@f\"]}", 0, NULL, NULL},
+	{"accepts an empty list", "{\"to\":\"a@b\",\"tiles\":[]}", 0, NULL, NULL},
+	{"refuses a list over its count", "{\"to\":\"a@b\",\"tiles\":[\"c@d\",\"e@f\",\"g@h\"]}",
+	 400, "too_long", "tiles"},
+	{"refuses a full JID in a list of bare JIDs", "{\"to\":\"a@b\",\"tiles\":[\"c@d/r\"]}",
+	 400, "bad_jid", "tiles"},
+	{"refuses a number in a list", "{\"to\":\"a@b\",\"tiles\":[1]}", 400, "wrong_type", "tiles"},
+	{"refuses a string where a list goes", "{\"to\":\"a@b\",\"tiles\":\"c@d\"}",
+	 400, "wrong_type", "tiles"},
+	{"accepts a nested object", "{\"to\":\"a@b\",\"keys\":{\"p256dh\":\"x\"}}", 0, NULL, NULL},
+	{"names a nested member that is missing", "{\"to\":\"a@b\",\"keys\":{}}",
+	 400, "missing_field", "keys.p256dh"},
+	{"names a nested member that is too long", "{\"to\":\"a@b\",\"keys\":{\"p256dh\":\"123456789\"}}",
+	 400, "too_long", "keys.p256dh"},
+	{"names a nested member it does not take", "{\"to\":\"a@b\",\"keys\":{\"p256dh\":\"x\",\"z\":1}}",
+	 400, "unknown_field", "keys.z"},
+	{"refuses a token inside a nested object", "{\"to\":\"a@b\",\"keys\":{\"p256dh\":\"x\",\"token\":\"t\"}}",
+	 400, "unknown_field", "keys.token"},
+	{"refuses an array where an object goes", "{\"to\":\"a@b\",\"keys\":[]}", 400, "wrong_type", "keys"},
 };
 
 int main(void)

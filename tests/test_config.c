@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NKEYS 24 /* fields in struct config */
+#define NKEYS 38 /* fields in struct config */
 
 /* Expands "{unit*n}" into n copies of unit, for long lines. */
 static size_t expand(const char *in, char *out, size_t outlen)
@@ -102,6 +102,15 @@ static void expected_defaults(struct config *c)
 	c->idle_away_after = 900;
 	c->idle_xa_after = 900;
 	c->idle_logout_after = 5400;
+	c->queue_max_items = 1000;
+	c->queue_max_age = 604800;
+	set_str(c->push_vapid_subject, "mailto:postmaster@localhost");
+	c->push_connect_timeout_ms = 5000;
+	c->push_timeout_ms = 15000;
+	c->push_retries = 5;
+	c->push_retry_max = 600;
+	c->push_ttl = 86400;
+	c->push_max_pending = 10000;
 	set_str(c->log_level, "info");
 }
 

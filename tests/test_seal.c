@@ -1,5 +1,9 @@
-/* test_seal.c: tokens, token hashes and sealed blobs. */
+/* test_seal.c: tokens, token hashes, sealed blobs and key files. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "seal.h"
 #include "tap.h"
@@ -74,6 +78,55 @@ static void test_digest(void)
 	ok(seal_equal(a, b, 32), "the same parts give the same digest");
 }
 
+static void test_keyfiles(void)
+{
+	char dir[] = "/tmp/tp-seal-XXXXXX", path[64];
+	uint8_t a[SEAL_KEY_BYTES], b[SEAL_KEY_BYTES];
+
+	if (!mkdtemp(dir)) {
+		ok(0, "a temporary directory");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/k", dir);
+	ok(seal_keyfile_create(path, "test key") == 0, "creates a key file");
+	ok(seal_keyfile_create(path, "test key") == -1, "never over an existing one");
+	ok(seal_keyfile_load(path, "test key", a) == 0 &&
+		   seal_keyfile_load(path, "test key", b) == 0 &&
+		   memcmp(a, b, sizeof(a)) == 0,
+	   "loads the same key twice");
+	chmod(path, 0640);
+	ok(seal_keyfile_load(path, "test key", a) == -1,
+	   "refuses a key file the group may read");
+	chmod(path, 0604);
+	ok(seal_keyfile_load(path, "test key", a) == -1,
+	   "refuses a key file others may read");
+	chmod(path, 0600);
+	FILE *f = fopen(path, "w");
+	fputs("c2hvcnQ=\n", f);
+	fclose(f);
+	ok(seal_keyfile_load(path, "test key", a) == -1,
+	   "refuses a key file that holds too few bytes");
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_base64(void)
+{
+	uint8_t out[8];
+	char *s = seal_base64("\xfb\xff", 2, SEAL_B64URL);
+
+	ok(s && strcmp(s, "-_8") == 0, "base64url without padding");
+	free(s);
+	s = seal_base64("\xfb\xff", 2, SEAL_B64);
+	ok(s && strcmp(s, "+/8=") == 0, "standard base64 with padding");
+	free(s);
+	ok(seal_unbase64(out, sizeof(out), "+/8=", SEAL_B64) == 2 && out[0] == 0xfb,
+	   "decodes standard base64");
+	ok(seal_unbase64(out, sizeof(out), "+/8=x", SEAL_B64) == -1,
+	   "refuses trailing garbage");
+	ok(seal_unbase64(out, 1, "+/8=", SEAL_B64) == -1, "refuses what does not fit");
+}
+
 int main(void)
 {
 	if (seal_init() == -1)
@@ -82,5 +135,7 @@ int main(void)
 	test_ids();
 	test_boxes();
 	test_digest();
+	test_keyfiles();
+	test_base64();
 	return tap_done();
 }

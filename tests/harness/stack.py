@@ -545,14 +545,18 @@ class Peer:
     def wait_presence(self, pred=lambda p: True, timeout=10.0):
         return self._wait(self._presences, pred, timeout)
 
-    def send_message(self, to, body, id=None, state=None, mtype="chat"):
-        """Sends a chat message; returns its id."""
+    def send_message(self, to, body, id=None, state=None, mtype="chat",
+                     extra=()):
+        """Sends a chat message; returns its id. extra: (namespace, name)
+        pairs of empty child elements, such as XEP-0334 hints."""
         def send():
             msg = self._client.make_message(mto=to, mbody=body, mtype=mtype)
             if id is not None:
                 msg["id"] = id
             if state is not None:
                 msg.xml.append(ET.Element("{%s}%s" % (CHATSTATES_NS, state)))
+            for ns, name in extra:
+                msg.xml.append(ET.Element("{%s}%s" % (ns, name)))
             msg.send()
             return msg["id"]
         return self._in_loop(send)
@@ -651,10 +655,14 @@ class Stack:
     Stack(**{"daemon.max_sessions": 1}) overrides talkproxy config keys
     ("section.key": value; None removes a key the harness would set).
     Keyword-only options: ports (dict name->port, for --demo), daemon and
-    web (False leaves talkproxyd / lighttpd unstarted).
+    web (False leaves talkproxyd / lighttpd unstarted), push (True starts
+    the local push endpoint, self.pushep, makes the VAPID and webhook keys
+    with talkproxy-keygen and points the daemon's [push] section at them,
+    loopback allowed).
     """
 
-    def __init__(self, *, ports=None, daemon=True, web=True, **conf_overrides):
+    def __init__(self, *, ports=None, daemon=True, web=True, push=False,
+                 **conf_overrides):
         for key in conf_overrides:
             if "." not in key:
                 raise TypeError("config overrides are 'section.key', not %r" % key)
@@ -662,6 +670,10 @@ class Stack:
         self.want_ports = dict(ports or {})
         self.want_daemon = daemon
         self.want_web = web
+        self.want_push = push
+        self.pushep = None
+        self.vapid_public = None
+        self.webhook_public = None
         self.tmp = None
         self.procs = {}
         self.peers = []
@@ -738,6 +750,8 @@ class Stack:
         self._make_certs()
         self._start_redis()
         self._start_prosody()
+        if self.want_push:
+            self._start_push()
         self._write_talkproxy_conf()
         if self.want_daemon:
             self.start_daemon()
@@ -747,6 +761,8 @@ class Stack:
     def stop(self):
         # Each step on its own: one that fails must not leave the rest running.
         steps = [peer.close for peer in self.peers] + [self.stop_web]
+        if self.pushep:
+            steps.append(self.pushep.stop)
         for name in ("talkproxyd", "prosody", "redis"):
             proc = self.procs.pop(name, None)
             if proc:
@@ -774,7 +790,8 @@ class Stack:
         self._dumped = True
         self.keep = True
         for name in ("talkproxyd.log", "talkproxyd.out", "lighttpd-error.log",
-                     "lighttpd.out", "prosody.log", "redis.log"):
+                     "lighttpd.out", "prosody.log", "redis.log",
+                     "push_endpoint.log"):
             p = self.path(name)
             if os.path.exists(p):
                 sys.stdout.write("# --- tail of %s ---\n" % p)
@@ -804,7 +821,7 @@ class Stack:
             "-keyout", d + "/localhost.key", "-out", d + "/localhost.csr",
             "-subj", "/CN=" + DOMAIN], "making the server key")
         with open(d + "/server.ext", "w") as f:
-            f.write("subjectAltName = DNS:%s\n"
+            f.write("subjectAltName = DNS:%s, IP:127.0.0.1\n"
                     "basicConstraints = CA:FALSE\n"
                     "keyUsage = critical,digitalSignature,keyEncipherment\n"
                     "extendedKeyUsage = serverAuth\n" % DOMAIN)
@@ -917,6 +934,26 @@ class Stack:
         except WaitTimeout as e:
             raise proc.failure(str(e)) from None
 
+    # --- push
+
+    def keygen(self, kind, path):
+        """Runs talkproxy-keygen; returns the public key it prints (or "")."""
+        binary = os.path.join(builddir(), "talkproxy-keygen")
+        out = self._run([binary, kind, path], "talkproxy-keygen " + kind)
+        return out.strip().rsplit(" ", 1)[-1] if ": " in out else ""
+
+    def _start_push(self):
+        from harness.pushep import PushEndpoint
+        d = self.path("certs")
+        self.pushep = PushEndpoint(self.tmp, d + "/localhost.crt",
+                                   d + "/localhost.key", self.cafile,
+                                   port=self.want_ports.get("push"))
+        self.pushep.start()
+        self.vapid_public = self.keygen("vapid", self.path("vapid.pem"))
+        self.webhook_public = self.keygen("webhook", self.path("webhook.key"))
+        self.pushep.config(vapid_public=self.vapid_public,
+                           webhook_public=self.webhook_public)
+
     # --- talkproxy
 
     def _write_talkproxy_conf(self):
@@ -929,6 +966,14 @@ class Stack:
             "log.level": "debug",
             "log.file": self.path("talkproxyd.log"),
         }
+        if self.want_push:
+            conf.update({
+                "push.vapid_key": self.path("vapid.pem"),
+                "push.vapid_subject": "mailto:admin@example.org",
+                "push.webhook_key": self.path("webhook.key"),
+                "push.cafile": self.cafile,
+                "push.allow_loopback": 1,
+            })
         for key, value in self.conf_overrides.items():
             if value is None:
                 conf.pop(key, None)

@@ -1,0 +1,560 @@
+/* inbox.c: incoming messages, the sealed queue and pushes (inbox.h). */
+#include "inbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "client.h"
+#include "config.h"
+#include "envelope.h"
+#include "jid.h"
+#include "log.h"
+#include "payload.h"
+#include "pushaddr.h"
+#include "seal.h"
+
+/* Senders with their own unread count (MPNS secondary tiles). */
+#define INBOX_SENDERS 64
+#define INBOX_TILES 32
+/* Sealed items kept in memory while Redis is down. */
+#define INBOX_PENDING_MAX 200
+/* One messagequeue answer: at most this many items and about this many
+ * bytes, so it crosses Redis and the handler comfortably. */
+#define INBOX_READ_ITEMS 100
+#define INBOX_READ_BYTES (256 * 1024)
+
+struct inbox_reg {
+	struct push_target target; /* target.url points to url */
+	char *url;
+	char url_key[sizeof(WIRE_KEY_PUSH_PREFIX) + WIRE_TOKEN_HASH_HEX];
+	char *tiles[INBOX_TILES];
+	size_t ntiles;
+};
+
+struct inbox_sender {
+	char jid[JID_MAX + 1];
+	int unread;
+};
+
+/* A message Redis did not take yet, with what its push needs. */
+struct inbox_pending {
+	struct inbox_pending *next;
+	uint8_t *item;
+	size_t len;
+	char dedup[64];
+	char *push_b64;
+	char *from, *title, *text;
+};
+
+struct inbox {
+	const struct inbox_env *env;
+	char sid[WIRE_ID_HEX + 1];
+	uint8_t key[SEAL_KEY_BYTES];
+	int registered;
+	struct inbox_reg reg;
+	int toast, tile, secondary_tile;
+	int unread;
+	struct inbox_sender senders[INBOX_SENDERS];
+	size_t nsenders;
+	struct inbox_pending *pending;
+	size_t npending;
+};
+
+struct inbox *inbox_new(const struct inbox_env *env, const char *sid)
+{
+	struct inbox *ib = calloc(1, sizeof(*ib));
+
+	if (!ib)
+		return NULL;
+	ib->env = env;
+	snprintf(ib->sid, sizeof(ib->sid), "%s", sid);
+	seal_random(ib->key, sizeof(ib->key));
+	ib->toast = ib->tile = ib->secondary_tile = 1;
+	return ib;
+}
+
+static void inbox_reg_clear(struct inbox *ib)
+{
+	free(ib->reg.url);
+	for (size_t i = 0; i < ib->reg.ntiles; i++)
+		free(ib->reg.tiles[i]);
+	seal_wipe(&ib->reg, sizeof(ib->reg));
+	ib->registered = 0;
+}
+
+static void inbox_pending_free(struct inbox_pending *p)
+{
+	free(p->item);
+	free(p->push_b64);
+	free(p->from);
+	if (p->text)
+		seal_wipe(p->text, strlen(p->text));
+	free(p->text);
+	free(p->title);
+	free(p);
+}
+
+void inbox_free(struct inbox *ib)
+{
+	if (!ib)
+		return;
+	inbox_reg_clear(ib);
+	while (ib->pending) {
+		struct inbox_pending *p = ib->pending;
+		ib->pending = p->next;
+		inbox_pending_free(p);
+	}
+	seal_wipe(ib->key, sizeof(ib->key));
+	free(ib);
+}
+
+/* Gives the URL back in Redis, unless another session took it since. */
+static void inbox_unregister(struct inbox *ib)
+{
+	if (ib->registered &&
+	    bus_del_if(ib->env->bus, ib->reg.url_key, ib->sid) == -1)
+		log_warn("session %s: push URL record not removed", ib->sid);
+	inbox_reg_clear(ib);
+}
+
+void inbox_delete(struct inbox *ib)
+{
+	inbox_unregister(ib);
+	if (bus_queue_delete(ib->env->bus, ib->sid) == -1)
+		log_warn("session %s: queue not deleted; it expires", ib->sid);
+}
+
+void inbox_push_gone(struct inbox *ib, const char *url)
+{
+	if (!ib->registered || strcmp(ib->reg.url, url) != 0)
+		return;
+	log_info("session %s: push service says the registration is gone; "
+		 "dropping it",
+		 ib->sid);
+	inbox_unregister(ib);
+}
+
+void inbox_push_taken(struct inbox *ib)
+{
+	if (!ib->registered)
+		return;
+	log_info("session %s: push URL registered by another session; "
+		 "dropping it",
+		 ib->sid);
+	inbox_reg_clear(ib);
+}
+
+/* ---- incoming messages ---- */
+
+static int inbox_count_sender(struct inbox *ib, const char *from)
+{
+	size_t i;
+
+	ib->unread++;
+	for (i = 0; i < ib->nsenders; i++)
+		if (strcmp(ib->senders[i].jid, from) == 0)
+			return ++ib->senders[i].unread;
+	if (ib->nsenders == INBOX_SENDERS)
+		return 1; /* counted in the total only */
+	snprintf(ib->senders[i].jid, sizeof(ib->senders[i].jid), "%s", from);
+	ib->nsenders++;
+	return ib->senders[i].unread = 1;
+}
+
+static int inbox_has_tile(const struct inbox *ib, const char *from)
+{
+	for (size_t i = 0; i < ib->reg.ntiles; i++)
+		if (strcmp(ib->reg.tiles[i], from) == 0)
+			return 1;
+	return 0;
+}
+
+static void inbox_push(struct inbox *ib, const struct inbox_pending *p,
+		       enum push_class cls, int unread_from)
+{
+	struct push_job job = {
+		.sid = ib->sid,
+		.type = "message",
+		.sealed = p->push_b64,
+		.cls = cls,
+		.toast = ib->toast,
+		.tile = ib->tile,
+		.secondary_tile = ib->secondary_tile,
+		.from = p->from,
+		.title = p->title,
+		.text = p->text,
+		.unread = ib->unread,
+		.unread_from = unread_from,
+		.from_has_tile = inbox_has_tile(ib, p->from),
+	};
+
+	if (!ib->env->push || !p->push_b64)
+		return;
+	push_send(ib->env->push, &ib->reg.target, &job);
+}
+
+/* Stores p; 1 stored, 0 a duplicate, -1 Redis failed (keep p). */
+static int inbox_store(struct inbox *ib, struct inbox_pending *p,
+		       enum push_class cls)
+{
+	const struct config *cfg = ib->env->cfg;
+	char id[BUS_QID_MAX];
+	int push_ok = 0;
+	struct bus_qadd a = {
+		.sid = ib->sid,
+		.item = p->item,
+		.len = p->len,
+		.dedup = p->dedup[0] ? p->dedup : NULL,
+		.push_key = ib->registered ? ib->reg.url_key : NULL,
+		.max_items = cfg->queue_max_items,
+		.max_age_ms = cfg->queue_max_age * 1000LL,
+	};
+	int r = bus_queue_add(ib->env->bus, &a, id, &push_ok);
+
+	if (r != 1)
+		return r;
+	log_debug("session %s: message stored as %s", ib->sid, id);
+	int unread_from = inbox_count_sender(ib, p->from);
+	if (ib->registered && !push_ok)
+		inbox_push_taken(ib);
+	if (ib->registered)
+		inbox_push(ib, p, cls, unread_from);
+	return 1;
+}
+
+static struct inbox_pending *inbox_prepare(struct inbox *ib,
+					   const struct client_message *m,
+					   const char *bare, const char *name)
+{
+	const char *slash = strchr(m->from, '/');
+	struct payload_msg pm = {
+		.from = bare,
+		.resource = slash ? slash + 1 : NULL,
+		.name = name,
+		.type = m->type,
+		.id = m->id,
+		.body = m->body,
+		.state = m->state,
+		.stamp = m->stamp,
+		.otr = m->nostore,
+	};
+	struct inbox_pending *p = calloc(1, sizeof(*p));
+	char *text = p ? payload_json(&pm, 0) : NULL;
+	int ok = text && payload_seal(text, ib->key, &p->item, &p->len) == 0;
+
+	if (text)
+		seal_wipe(text, strlen(text));
+	free(text);
+	if (ok && ib->registered) {
+		p->push_b64 = payload_push(&pm, ib->key);
+		p->title = strdup(name ? name : bare);
+		p->text = strdup(m->nostore ? "(OTR)" : m->body);
+	}
+	if (ok && !(p->from = strdup(bare)))
+		ok = 0;
+	if (!ok && p) {
+		inbox_pending_free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+/* The id as the server's duplicate key: keyed, so Redis learns nothing. */
+static void inbox_dedup(struct inbox *ib, const char *bare, const char *id,
+			char out[64])
+{
+	uint8_t d[32];
+	char *b64;
+
+	out[0] = '\0';
+	if (!id || !*id)
+		return;
+	seal_digest2(d, ib->key, bare, id);
+	if ((b64 = seal_base64(d, sizeof(d), SEAL_B64URL))) {
+		snprintf(out, 64, "%s", b64);
+		free(b64);
+	}
+}
+
+int inbox_message(struct inbox *ib, const struct client_message *m,
+		  const char *from_name, enum push_class cls)
+{
+	char bare[JID_MAX + 1];
+
+	/* Bare chat states are not stored: they are stale by the time the
+	 * client asks, and would crowd messages out of the queue. */
+	if (!m->body || jid_bare(m->from, bare, sizeof(bare)) == -1)
+		return 0;
+	struct inbox_pending *p = inbox_prepare(ib, m, bare, from_name);
+	if (!p) {
+		log_error("session %s: message from %s lost: out of memory",
+			  ib->sid, bare);
+		return -1;
+	}
+	inbox_dedup(ib, bare, m->id, p->dedup);
+	int r = inbox_store(ib, p, cls);
+	if (r != -1) {
+		if (r == 0)
+			log_info("session %s: duplicate of message %s from %s "
+				 "dropped",
+				 ib->sid, m->id, bare);
+		inbox_pending_free(p);
+		return 0;
+	}
+	if (ib->npending == INBOX_PENDING_MAX) {
+		log_error("session %s: Redis is down and %d messages wait; "
+			  "message from %s lost",
+			  ib->sid, INBOX_PENDING_MAX, bare);
+		inbox_pending_free(p);
+		return -1;
+	}
+	log_warn("session %s: Redis is down; message from %s kept in memory",
+		 ib->sid, bare);
+	struct inbox_pending **pp = &ib->pending;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = p;
+	ib->npending++;
+	return 0;
+}
+
+void inbox_tick(struct inbox *ib, enum push_class cls)
+{
+	while (ib->pending && inbox_store(ib, ib->pending, cls) != -1) {
+		struct inbox_pending *p = ib->pending;
+		ib->pending = p->next;
+		ib->npending--;
+		inbox_pending_free(p);
+	}
+}
+
+/* ---- calls ---- */
+
+static int inbox_fail(json_t **answer, int status, const char *code,
+		      const char *field, const char *message)
+{
+	*answer = envelope_error(code, message, field);
+	return status;
+}
+
+int inbox_call_key(struct inbox *ib, json_t *req, json_t **answer)
+{
+	char *b64 = seal_base64(ib->key, sizeof(ib->key), SEAL_B64);
+	const char *vapid =
+		ib->env->push ? push_vapid_public(ib->env->push) : NULL;
+
+	(void)req;
+	if (!b64)
+		return inbox_fail(answer, 503, "overloaded", NULL,
+				  "out of memory");
+	*answer = json_pack("{s:s, s:s, s:s*}", "key", b64, "cipher",
+			    "xchacha20poly1305-ietf", "vapid", vapid);
+	seal_wipe(b64, strlen(b64));
+	free(b64);
+	return 200;
+}
+
+/* Reads keys.p256dh and keys.auth of a webpush registration. */
+static int inbox_webpush_keys(struct inbox_reg *reg, json_t *keys,
+			      json_t **answer)
+{
+	const char *p256dh = json_string_value(json_object_get(keys, "p256dh"));
+	const char *auth = json_string_value(json_object_get(keys, "auth"));
+
+	if (!p256dh || !auth)
+		return inbox_fail(answer, 400, "missing_field", "keys",
+				  "webpush needs keys.p256dh and keys.auth");
+	if (webpush_decode_key(p256dh, reg->target.p256dh,
+			       WEBPUSH_KEY_BYTES) == -1 ||
+	    !webpush_key_valid(reg->target.p256dh))
+		return inbox_fail(answer, 400, "bad_value", "keys.p256dh",
+				  "p256dh is not a base64url P-256 public key");
+	if (webpush_decode_key(auth, reg->target.auth, WEBPUSH_AUTH_BYTES) == -1)
+		return inbox_fail(answer, 400, "bad_value", "keys.auth",
+				  "auth is not 16 bytes of base64url");
+	return 0;
+}
+
+static int inbox_tiles(struct inbox_reg *reg, json_t *tiles, json_t **answer)
+{
+	size_t i;
+	json_t *t;
+	char bare[JID_MAX + 1];
+
+	json_array_foreach(tiles, i, t)
+	{
+		if (jid_bare(json_string_value(t), bare, sizeof(bare)) == -1)
+			return inbox_fail(answer, 400, "bad_jid", "tiles",
+					  "tiles holds a malformed JID");
+		if (!(reg->tiles[reg->ntiles++] = strdup(bare)))
+			return inbox_fail(answer, 503, "overloaded", NULL,
+					  "out of memory");
+	}
+	return 0;
+}
+
+/* Builds a registration from the request into reg; 0 or an HTTP status. */
+static int inbox_parse_reg(struct inbox *ib, json_t *req,
+			   struct inbox_reg *reg, json_t **answer)
+{
+	const struct config *cfg = ib->env->cfg;
+	const char *url = json_string_value(json_object_get(req, "url"));
+	const char *kind = json_string_value(json_object_get(req, "kind"));
+	json_t *keys = json_object_get(req, "keys");
+	json_t *tiles = json_object_get(req, "tiles");
+	char why[128], th[WIRE_TOKEN_HASH_HEX + 1];
+	int r;
+
+	if (!kind)
+		return inbox_fail(answer, 400, "missing_field", "kind",
+				  "kind is required with a url");
+	if (push_kind_parse(kind, &reg->target.kind) == -1)
+		return inbox_fail(answer, 400, "bad_value", "kind",
+				  "kind is webpush, webhook or mpns");
+	if (pushaddr_check_url(url, cfg->push_allow_http, why, sizeof(why)) ==
+	    -1)
+		return inbox_fail(answer, 400, "bad_url", "url", why);
+	if (reg->target.kind == PUSH_WEBPUSH &&
+	    (r = inbox_webpush_keys(reg, keys, answer)) != 0)
+		return r;
+	if (reg->target.kind != PUSH_WEBPUSH && keys)
+		return inbox_fail(answer, 400, "unknown_field", "keys",
+				  "keys belong to webpush registrations");
+	if (tiles && (r = inbox_tiles(reg, tiles, answer)) != 0)
+		return r;
+	if (!ib->env->push || !push_kind_available(ib->env->push,
+						    reg->target.kind))
+		return inbox_fail(answer, 400, "kind_unavailable", "kind",
+				  "this server is not set up for that kind");
+	if (!(reg->url = strdup(url)))
+		return inbox_fail(answer, 503, "overloaded", NULL,
+				  "out of memory");
+	reg->target.url = reg->url;
+	seal_token_hash(url, strlen(url), th);
+	bus_key(reg->url_key, sizeof(reg->url_key), WIRE_KEY_PUSH_PREFIX, th);
+	return 0;
+}
+
+int inbox_call_register(struct inbox *ib, json_t *req, json_t **answer,
+			char taken_from[WIRE_ID_HEX + 1])
+{
+	const char *url = json_string_value(json_object_get(req, "url"));
+	struct inbox_reg reg = {0};
+	char old[WIRE_ID_HEX + 1];
+	int r;
+
+	taken_from[0] = '\0';
+	if (url && !*url) { /* "" withdraws the registration */
+		inbox_unregister(ib);
+		*answer = json_object();
+		return 200;
+	}
+	if ((r = inbox_parse_reg(ib, req, &reg, answer)) != 0) {
+		struct inbox tmp = {.reg = reg};
+		inbox_reg_clear(&tmp);
+		return r;
+	}
+	/* The URL is one phone: whoever registered it before loses it. */
+	if (bus_getset(ib->env->bus, reg.url_key, ib->sid, old, sizeof(old)) ==
+	    -1) {
+		struct inbox tmp = {.reg = reg};
+		inbox_reg_clear(&tmp);
+		return inbox_fail(answer, 503, "redis_unavailable", NULL,
+				  "the registration could not be stored");
+	}
+	if (ib->registered && strcmp(ib->reg.url_key, reg.url_key) != 0)
+		inbox_unregister(ib);
+	else
+		inbox_reg_clear(ib);
+	ib->reg = reg;
+	ib->reg.target.url = ib->reg.url;
+	ib->registered = 1;
+	if (old[0] && strcmp(old, ib->sid) != 0)
+		snprintf(taken_from, WIRE_ID_HEX + 1, "%s", old);
+	log_info("session %s: pushes go to a %s endpoint", ib->sid,
+		 push_kind_name(reg.target.kind));
+	*answer = json_object();
+	return 200;
+}
+
+int inbox_call_notifications(struct inbox *ib, json_t *req, json_t **answer)
+{
+	json_t *v;
+
+	if ((v = json_object_get(req, "toast")))
+		ib->toast = json_is_true(v);
+	if ((v = json_object_get(req, "tile")))
+		ib->tile = json_is_true(v);
+	if ((v = json_object_get(req, "secondarytile")))
+		ib->secondary_tile = json_is_true(v);
+	*answer = json_pack("{s:b, s:b, s:b}", "toast", ib->toast, "tile",
+			    ib->tile, "secondarytile", ib->secondary_tile);
+	return 200;
+}
+
+/* The client has read up to the cursor: its badges start again. */
+static void inbox_reset_unread(struct inbox *ib)
+{
+	ib->unread = 0;
+	ib->nsenders = 0;
+}
+
+static json_t *inbox_items_json(const struct bus_qitem *items, long n,
+				long *used)
+{
+	json_t *a = json_array();
+	size_t bytes = 0;
+	long i;
+
+	for (i = 0; a && i < n && i < INBOX_READ_ITEMS && bytes < INBOX_READ_BYTES;
+	     i++) {
+		char *b64 = seal_base64(items[i].data, items[i].len, SEAL_B64);
+		if (!b64 || json_array_append_new(a, json_string(b64)) == -1) {
+			free(b64);
+			json_decref(a);
+			return NULL;
+		}
+		bytes += strlen(b64);
+		free(b64);
+	}
+	*used = i;
+	return a;
+}
+
+int inbox_call_messagequeue(struct inbox *ib, json_t *req, json_t **answer)
+{
+	const char *ack = json_string_value(json_object_get(req, "ack"));
+	struct bus_qitem *items = NULL;
+	long long dropped = 0;
+	long n, used = 0;
+
+	if (ack && !bus_cursor_valid(ack))
+		return inbox_fail(answer, 400, "bad_value", "ack",
+				  "ack is a cursor from a previous answer");
+	if (ack && bus_queue_ack(ib->env->bus, ib->sid, ack) == -1)
+		return inbox_fail(answer, 503, "redis_unavailable", NULL,
+				  "the queue cannot be read now; try again");
+	if (ack)
+		inbox_reset_unread(ib);
+	n = bus_queue_read(ib->env->bus, ib->sid, ack ? ack : "0",
+			   INBOX_READ_ITEMS + 1, /* one more tells "more" */
+			   ib->env->cfg->queue_max_age * 1000LL, &items,
+			   &dropped);
+	if (n == -1)
+		return inbox_fail(answer, 503, "redis_unavailable", NULL,
+				  "the queue cannot be read now; try again");
+	json_t *msgs = inbox_items_json(items, n, &used);
+	const char *cursor = used ? items[used - 1].id : ack;
+	*answer = msgs ? json_pack("{s:o, s:s?, s:I, s:b}", "messages", msgs,
+				   "cursor", cursor, "dropped",
+				   (json_int_t)dropped, "more",
+				   used < n)
+		       : NULL;
+	bus_qitems_free(items, (size_t)(n > 0 ? n : 0));
+	if (!*answer)
+		return inbox_fail(answer, 503, "overloaded", NULL,
+				  "out of memory");
+	return 200;
+}

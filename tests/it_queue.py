@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""
+it_queue.py: every incoming chat message lands in the session's sealed
+queue before the daemon acknowledges the stanza, and stays until the client
+acknowledges its cursor. Items are opened with python3-nacl, never with our
+own code. Also: the queue's bounds (count and age) and the drop count,
+duplicates of one message id, OTR hints, the key call, and that Redis holds
+no message text in plain form. Prints TAP.
+"""
+
+import base64
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import tap  # noqa: E402
+from harness.sealed import fetch_queue, open_item, wait_queue  # noqa: E402
+from harness.stack import DOMAIN, Stack  # noqa: E402
+
+HINTS_NS = "urn:xmpp:hints"
+BOB = "bob@" + DOMAIN
+
+
+def bodies(key, answer):
+    return [open_item(key, m).get("body") for m in answer.get("messages", [])]
+
+
+def check_key(st, token):
+    status, _, answer = st.call("key", {}, token=token)
+    tap.is_(status, 200, "key answers 200")
+    key = answer.get("key", "")
+    tap.is_(len(base64.b64decode(key)), 32, "the key is 32 bytes of base64")
+    tap.is_(answer.get("cipher"), "xchacha20poly1305-ietf", "the key names its cipher")
+    status, _, again = st.call("key", {}, token=token)
+    tap.is_(again.get("key"), key, "the key stays the same for the session")
+    return key
+
+
+def check_payload(st, token, key, alice_jid, bob):
+    bob.send_message(alice_jid, "hello alice \u263a", id="m1")
+    answer = wait_queue(st, token, 1)
+    tap.is_(len(answer["messages"]), 1, "the message is in the queue")
+    item = open_item(key, answer["messages"][0])
+    tap.is_(item.get("from"), BOB, "payload: from is the bare JID")
+    tap.is_(item.get("resource"), "peer", "payload: the sender's resource")
+    tap.is_(item.get("name"), "Bob", "payload: the roster name")
+    tap.is_(item.get("body"), "hello alice \u263a", "payload: the body, UTF-8 intact")
+    tap.is_(item.get("id"), "m1", "payload: the XMPP id")
+    tap.is_(item.get("type"), "chat", "payload: the type")
+    tap.is_(item.get("otr"), False, "payload: otr is false without a hint")
+    tap.is_(item.get("v"), 1, "payload: version 1")
+    t = item.get("time", "")
+    tap.ok(len(t) == 24 and t.endswith("Z") and t[:4].isdigit(),
+           "payload: time is ISO 8601 UTC", t)
+    tap.ok(answer.get("cursor") and answer.get("dropped") == 0 and answer.get("more") is False,
+           "the answer has a cursor, dropped 0 and more false", repr(answer))
+    return answer["cursor"]
+
+
+def check_ack(st, token, key, alice_jid, bob, cursor):
+    status, again = fetch_queue(st, token)
+    tap.ok(status == 200 and bodies(key, again) == ["hello alice \u263a"],
+           "asking again without ack returns the same item (a lost answer loses nothing)")
+    bob.send_message(alice_jid, "second", id="m2")
+    bob.send_message(alice_jid, "third", id="m3", state="active")
+    answer = wait_queue(st, token, 3)
+    tap.is_(bodies(key, answer), ["hello alice \u263a", "second", "third"],
+            "items come oldest first")
+    tap.is_(open_item(key, answer["messages"][2]).get("state"), "active",
+            "payload: the chat state")
+    status, after = fetch_queue(st, token, ack=cursor)
+    tap.ok(status == 200 and bodies(key, after) == ["second", "third"],
+           "ack of the first cursor removes only the first item", repr(after))
+    status, after = fetch_queue(st, token, ack=after["cursor"])
+    tap.ok(status == 200 and after["messages"] == [] and after["cursor"],
+           "ack of the last cursor empties the queue and keeps the cursor", repr(after))
+    return after["cursor"]
+
+
+def check_duplicates_and_otr(st, token, key, alice_jid, bob, cursor):
+    bob.send_message(alice_jid, "second again", id="m2")
+    bob.send_message(alice_jid, "secret", id="m4", extra=[(HINTS_NS, "no-store")])
+    answer = wait_queue(st, token, 1, ack=cursor)
+    time.sleep(0.3)
+    status, answer = fetch_queue(st, token, ack=cursor)
+    tap.is_(bodies(key, answer), ["secret"],
+            "a second message with an id already stored is dropped")
+    tap.is_(open_item(key, answer["messages"][0]).get("otr"), True,
+            "payload: otr is true for a no-store hint")
+    bob.send_message(alice_jid, None, state="composing")
+    bob.send_message(alice_jid, "after typing", id="m5")
+    answer = wait_queue(st, token, 2, ack=cursor)
+    tap.is_(bodies(key, answer), ["secret", "after typing"],
+            "a bare chat state is not queued")
+    return answer
+
+
+def check_tamper(st, key, answer):
+    item = base64.b64decode(answer["messages"][0])
+    forged = base64.b64encode(item[:-1] + bytes([item[-1] ^ 1])).decode()
+    try:
+        open_item(key, forged)
+        tap.ok(False, "a changed item does not open")
+    except Exception:
+        tap.ok(True, "a changed item does not open")
+    try:
+        open_item(base64.b64encode(os.urandom(32)).decode(), answer["messages"][0])
+        tap.ok(False, "an item does not open with another key")
+    except Exception:
+        tap.ok(True, "an item does not open with another key")
+
+
+def check_redis_plain(st):
+    dump = st.redis_dump()
+    for text in (b"hello alice", b"second", b"secret", b"after typing"):
+        tap.ok(text not in dump, "Redis holds no plain %r" % text.decode())
+
+
+def check_logout(st, token):
+    status, _, _ = st.call("logout", {}, token=token)
+    tap.is_(status, 200, "logout")
+    keys = st.redis("KEYS", "tp:queue:*") + st.redis("KEYS", "tp:qdrop:*")
+    tap.is_(keys, [], "logout deletes the queue")
+
+
+def bounded_queue():
+    with Stack(**{"queue.max_items": 10, "queue.max_age": 3}) as st:
+        tap.on_failure(st.dump_logs)
+        bob = st.peer("bob")
+        token = st.login("alice")
+        jid = st.sessions[token]["jid"]
+        status, _, key_answer = st.call("key", {}, token=token)
+        key = key_answer["key"]
+        for i in range(15):
+            bob.send_message(jid, "n%d" % i, id="b%d" % i)
+        deadline = time.time() + 10
+        answer = {}
+        while time.time() < deadline:
+            status, answer = fetch_queue(st, token)
+            if answer.get("messages") and bodies(key, answer)[-1] == "n14":
+                break
+            time.sleep(0.05)
+        tap.is_(bodies(key, answer), ["n%d" % i for i in range(5, 15)],
+                "a queue of 10 keeps the newest 10 of 15")
+        tap.is_(answer.get("dropped"), 5, "and reports 5 dropped")
+        status, answer = fetch_queue(st, token, ack=answer["cursor"])
+        tap.is_(answer.get("dropped"), 0, "an ack resets the drop count")
+        bob.send_message(jid, "old soon", id="c1")
+        wait_queue(st, token, 1, ack=answer["cursor"])
+        time.sleep(4)
+        status, answer = fetch_queue(st, token)
+        tap.ok(status == 200 and answer["messages"] == [] and answer["dropped"] == 1,
+               "an item older than max_age (3 s) is dropped and counted", repr(answer))
+
+
+def main():
+    tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
+    with Stack() as st:
+        tap.on_failure(st.dump_logs)
+        bob = st.peer("bob")
+        token = st.login("alice")
+        jid = st.sessions[token]["jid"]
+        key = check_key(st, token)
+        cursor = check_payload(st, token, key, jid, bob)
+        cursor = check_ack(st, token, key, jid, bob, cursor)
+        answer = check_duplicates_and_otr(st, token, key, jid, bob, cursor)
+        check_tamper(st, key, answer)
+        check_redis_plain(st)
+        check_logout(st, token)
+    bounded_queue()
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
