@@ -13,7 +13,7 @@
 #include "wire.h"
 
 enum bus_script { BUS_ROUTE, BUS_QADD, BUS_QREAD, BUS_QACK, BUS_DEL_IF,
-		  BUS_SCRIPTS };
+		  BUS_ADOPT, BUS_SCRIPTS };
 
 struct bus {
 	redisContext *c;
@@ -43,6 +43,9 @@ struct bus {
  * to and including the cursor.
  *
  * DEL_IF: KEYS[1] deleted when its value is ARGV[1].
+ *
+ * ADOPT: KEYS[1] (an owner key) set to ARGV[2] when it still holds ARGV[1]
+ * ("" = absent): two daemons adopting the same session cannot both win.
  */
 #define BUS_LUA_TRIM_AGE                                                       \
 	"local function trim_age(q, d, age)\n"                                 \
@@ -98,6 +101,11 @@ static const char *const bus_lua[BUS_SCRIPTS] = {
 		"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
 		"  return redis.call('DEL', KEYS[1]) end\n"
 		"return 0\n",
+	[BUS_ADOPT] =
+		"local cur = redis.call('GET', KEYS[1]) or ''\n"
+		"if cur ~= ARGV[1] then return 0 end\n"
+		"redis.call('SET', KEYS[1], ARGV[2])\n"
+		"return 1\n",
 };
 
 static struct timeval bus_tv(int ms)
@@ -632,4 +640,65 @@ int bus_del_if(struct bus *b, const char *key, const char *val)
 
 	bus_args(argv, lens, 5, "1", key, val);
 	return bus_status(bus_eval(b, BUS_DEL_IF, 5, argv, lens), "DEL IF");
+}
+
+int bus_adopt(struct bus *b, const char *key, const char *from,
+	      const char *to)
+{
+	const char *argv[6];
+	size_t lens[6];
+
+	bus_args(argv, lens, 6, "1", key, from, to);
+	redisReply *r = bus_eval(b, BUS_ADOPT, 6, argv, lens);
+	if (!r || r->type != REDIS_REPLY_INTEGER)
+		return bus_status(r, "adopt");
+	int won = r->integer == 1;
+	freeReplyObject(r);
+	return won;
+}
+
+int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len)
+{
+	redisReply *r = bus_cmd(b, "GET %s", key);
+	int ret = 0;
+
+	if (!r || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING))
+		return bus_status(r, "GET");
+	if (r->type == REDIS_REPLY_STRING) {
+		*out = malloc(r->len ? r->len : 1);
+		if (*out) {
+			memcpy(*out, r->str, r->len);
+			*len = r->len;
+			ret = 1;
+		} else {
+			ret = -1;
+		}
+	}
+	freeReplyObject(r);
+	return ret;
+}
+
+int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len)
+{
+	return bus_status(bus_cmd(b, "SET %s %b", key, val, len), "SET");
+}
+
+long long bus_scan(struct bus *b, long long cursor, const char *match,
+		   void (*fn)(void *ud, const char *key), void *ud)
+{
+	redisReply *r = bus_cmd(b, "SCAN %lld MATCH %s COUNT 500", cursor, match);
+	long long next;
+
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY)
+		return bus_status(r, "SCAN");
+	next = strtoll(r->element[0]->str, NULL, 10);
+	for (size_t i = 0; i < r->element[1]->elements; i++) {
+		redisReply *k = r->element[1]->element[i];
+		if (k->type == REDIS_REPLY_STRING)
+			fn(ud, k->str);
+	}
+	freeReplyObject(r);
+	return next;
 }

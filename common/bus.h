@@ -63,6 +63,20 @@ int bus_del(struct bus *b, const char *key);
 int bus_getset(struct bus *b, const char *key, const char *val, char *old,
 	       size_t oldlen);
 
+/* Binary-safe GET: 1 with a malloc'd *out (caller frees), 0 absent, -1. */
+int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len);
+int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len);
+/* Compare-and-set of an owner key: 1 when key held from ("" = absent) and
+ * now holds to, 0 when someone else changed it first, -1 on error. */
+int bus_adopt(struct bus *b, const char *key, const char *from,
+	      const char *to);
+/*
+ * One SCAN step over keys matching match from cursor (0 to start), calling
+ * fn for each key. Returns the next cursor (0 when done), or -1 on error.
+ */
+long long bus_scan(struct bus *b, long long cursor, const char *match,
+		   void (*fn)(void *ud, const char *key), void *ud);
+
 /* Compare-and-delete: deletes key only while its value is val. 0 or -1. */
 int bus_del_if(struct bus *b, const char *key, const char *val);
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seal.h"
 #include "wire.h"
 
 struct envelope {
@@ -20,10 +21,16 @@ struct envelope {
 	char peer[WIRE_PEER_MAX + 1];     /* client address, for logs and limits */
 	int64_t deadline_ms;              /* wall clock; past it, drop the work */
 	json_t *body;                     /* owned; a JSON object */
+	/* The reply key, fresh per request. The request crosses pub/sub only,
+	 * which Redis never writes to disk; the reply waits in a list, which
+	 * it does (AOF), so the reply is sealed with this key: a token or a
+	 * user key in a reply never reaches Redis's files in clear. */
+	uint8_t rk[SEAL_KEY_BYTES];
 };
 
 void envelope_init(struct envelope *e);
-/* Releases the body; the struct may be reused after envelope_init(). */
+/* Releases the body and wipes the reply key; the struct may be reused
+ * after envelope_init(). */
 void envelope_clear(struct envelope *e);
 
 /* Returns a malloc'd NUL-terminated string the caller frees, or NULL. */
@@ -36,14 +43,20 @@ char *envelope_encode_request(const struct envelope *e);
 int envelope_decode_request(const char *buf, size_t len, struct envelope *e,
 			    char *err, size_t errlen);
 
-/* body is borrowed. Returns a malloc'd string the caller frees, or NULL. */
-char *envelope_encode_reply(const char *rid, int status, const json_t *body);
+/*
+ * The reply to request rid, sealed with its reply key rk (body borrowed).
+ * Returns malloc'd bytes (*len of them) the caller frees, or NULL.
+ */
+char *envelope_encode_reply(const char *rid, const uint8_t rk[SEAL_KEY_BYTES],
+			    int status, const json_t *body, size_t *len);
 
 /*
- * Returns 0 and the status and a new reference to the body (the caller
- * decrefs), or -1 when buf is not a reply of WIRE_VERSION.
+ * Opens and decodes the reply to request rid. Returns 0 and the status and
+ * a new reference to the body (the caller decrefs), or -1 when buf is not
+ * a reply of WIRE_VERSION sealed with rk for rid.
  */
-int envelope_decode_reply(const char *buf, size_t len, int *status,
+int envelope_decode_reply(const char *buf, size_t len, const char *rid,
+			  const uint8_t rk[SEAL_KEY_BYTES], int *status,
 			  json_t **body);
 
 /*

@@ -7,7 +7,7 @@
 #ifndef TALKPROXY_WIRE_H
 #define TALKPROXY_WIRE_H
 
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2
 
 /* Request ids and session ids: 16 random bytes as lower-case hex. */
 #define WIRE_ID_BYTES 16
@@ -34,6 +34,7 @@ _Static_assert(WIRE_TOKEN_B64 == (WIRE_TOKEN_BYTES * 4 + 2) / 3,
 #define WIRE_KEY_CLAIM_PREFIX "tp:claim:" /* + login request id -> daemon id */
 #define WIRE_KEY_IDEM_PREFIX "tp:idem:"   /* + session id ":" client id */
 #define WIRE_KEY_ALIVE_PREFIX "tp:alive:" /* + daemon id, lease with TTL */
+#define WIRE_KEY_SESSION_PREFIX "tp:session:" /* + session id -> sealed record */
 #define WIRE_KEY_QUEUE_PREFIX "tp:queue:" /* + session id -> stream of sealed items */
 #define WIRE_KEY_QDROP_PREFIX "tp:qdrop:" /* + session id -> items dropped */
 #define WIRE_KEY_SEEN_PREFIX "tp:seen:"   /* + session id ":" message digest */

@@ -282,8 +282,8 @@ static void api_wait(struct bus *b, const struct envelope *env, int timeout_ms,
 	} else if (r < 0) {
 		api_error(resp, 503, "redis_unavailable", NULL,
 			  "the message bus is unavailable; try again shortly");
-	} else if (envelope_decode_reply(reply, len, &resp->status,
-					 &resp->body) == -1) {
+	} else if (envelope_decode_reply(reply, len, env->rid, env->rk,
+					 &resp->status, &resp->body) == -1) {
 		log_error("%s %s: malformed reply from the daemon", env->call,
 			  env->rid);
 		api_error(resp, 502, "bad_reply", NULL,
@@ -301,6 +301,7 @@ static void api_forward(const struct api_call *call, const struct config *cfg,
 
 	snprintf(env->call, sizeof(env->call), "%s", call->path + 4);
 	seal_random_id(env->rid);
+	seal_random(env->rk, sizeof(env->rk));
 	snprintf(env->peer, sizeof(env->peer), "%s",
 		 req->remote_addr ? req->remote_addr : "");
 	env->deadline_ms = envelope_now_ms() + timeout;

@@ -558,3 +558,109 @@ int inbox_call_messagequeue(struct inbox *ib, json_t *req, json_t **answer)
 				  "out of memory");
 	return 200;
 }
+
+/* ---- the session record's part ---- */
+
+static json_t *inbox_export_reg(const struct inbox *ib)
+{
+	const struct inbox_reg *reg = &ib->reg;
+	json_t *tiles = json_array();
+	char *p256dh = seal_base64(reg->target.p256dh, WEBPUSH_KEY_BYTES,
+				   SEAL_B64URL);
+	char *auth = seal_base64(reg->target.auth, WEBPUSH_AUTH_BYTES,
+				 SEAL_B64URL);
+	json_t *o = NULL;
+
+	for (size_t i = 0; tiles && i < reg->ntiles; i++)
+		json_array_append_new(tiles, json_string(reg->tiles[i]));
+	if (tiles && p256dh && auth)
+		o = json_pack("{s:s, s:s, s:s, s:s, s:O}", "kind",
+			      push_kind_name(reg->target.kind), "url", reg->url,
+			      "p256dh", p256dh, "auth", auth, "tiles", tiles);
+	json_decref(tiles);
+	free(p256dh);
+	free(auth);
+	return o;
+}
+
+json_t *inbox_export(const struct inbox *ib)
+{
+	char *key = seal_base64(ib->key, sizeof(ib->key), SEAL_B64);
+	json_t *senders = json_object();
+	json_t *o = NULL;
+
+	for (size_t i = 0; senders && i < ib->nsenders; i++)
+		json_object_set_new(senders, ib->senders[i].jid,
+				    json_integer(ib->senders[i].unread));
+	if (key && senders)
+		o = json_pack("{s:s, s:b, s:b, s:b, s:i, s:O}", "key", key,
+			      "toast", ib->toast, "tile", ib->tile,
+			      "secondarytile", ib->secondary_tile, "unread",
+			      ib->unread, "senders", senders);
+	if (o && ib->registered &&
+	    json_object_set_new(o, "reg", inbox_export_reg(ib)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
+	if (key)
+		seal_wipe(key, strlen(key));
+	free(key);
+	json_decref(senders);
+	return o;
+}
+
+static int inbox_import_reg(struct inbox *ib, json_t *r)
+{
+	const char *kind, *url, *p256dh, *auth;
+	json_t *tiles, *t;
+	struct inbox_reg reg = {0};
+	size_t i;
+
+	if (json_unpack(r, "{s:s, s:s, s:s, s:s, s:o}", "kind", &kind, "url",
+			&url, "p256dh", &p256dh, "auth", &auth, "tiles",
+			&tiles) == -1 ||
+	    push_kind_parse(kind, &reg.target.kind) == -1 ||
+	    webpush_decode_key(p256dh, reg.target.p256dh, WEBPUSH_KEY_BYTES) ==
+		    -1 ||
+	    webpush_decode_key(auth, reg.target.auth, WEBPUSH_AUTH_BYTES) == -1 ||
+	    !(reg.url = strdup(url)))
+		return -1;
+	json_array_foreach(tiles, i, t)
+	{
+		if (i < INBOX_TILES && json_is_string(t) &&
+		    (reg.tiles[reg.ntiles] = strdup(json_string_value(t))))
+			reg.ntiles++;
+	}
+	char th[WIRE_TOKEN_HASH_HEX + 1];
+	seal_token_hash(url, strlen(url), th);
+	bus_key(reg.url_key, sizeof(reg.url_key), WIRE_KEY_PUSH_PREFIX, th);
+	inbox_reg_clear(ib);
+	ib->reg = reg;
+	ib->reg.target.url = ib->reg.url;
+	ib->registered = 1;
+	return 0;
+}
+
+int inbox_import(struct inbox *ib, json_t *o)
+{
+	const char *key, *jid;
+	json_t *senders, *reg = NULL, *n;
+
+	if (json_unpack(o, "{s:s, s:b, s:b, s:b, s:i, s:o, s?:o}", "key", &key,
+			"toast", &ib->toast, "tile", &ib->tile, "secondarytile",
+			&ib->secondary_tile, "unread", &ib->unread, "senders",
+			&senders, "reg", &reg) == -1 ||
+	    seal_unbase64(ib->key, sizeof(ib->key), key, SEAL_B64) !=
+		    (long)sizeof(ib->key))
+		return -1;
+	ib->nsenders = 0;
+	json_object_foreach(senders, jid, n)
+	{
+		if (ib->nsenders == INBOX_SENDERS)
+			break;
+		struct inbox_sender *s = &ib->senders[ib->nsenders++];
+		snprintf(s->jid, sizeof(s->jid), "%s", jid);
+		s->unread = (int)json_integer_value(n);
+	}
+	return reg ? inbox_import_reg(ib, reg) : 0;
+}

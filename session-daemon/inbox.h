@@ -49,6 +49,15 @@ void inbox_push_gone(struct inbox *ib, const char *url);
 void inbox_push_taken(struct inbox *ib);
 
 /*
+ * The inbox's part of the session record: the user key, the registration,
+ * the notification choices and the unread counts. A new object holding
+ * secrets: the caller seals it (session record) and drops it at once.
+ */
+json_t *inbox_export(const struct inbox *ib);
+/* Restores what inbox_export() wrote. Returns 0, or -1 when malformed. */
+int inbox_import(struct inbox *ib, json_t *o);
+
+/*
  * The calls. Each reads the checked request body and returns an HTTP
  * status with *answer set to the answer body (or an error body).
  * inbox_register sets taken_from to the session that held the URL before

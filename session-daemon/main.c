@@ -141,7 +141,9 @@ int main(int argc, char **argv)
 	snprintf(channel, sizeof(channel), "%s%s", WIRE_CHAN_DAEMON_PREFIX,
 		 cfg.daemon_id);
 	daemon_signals();
-	struct listener *l = t ? listener_start(&cfg, mb, channel) : NULL;
+	if (!t)
+		log_fatal("cannot start: see the errors above");
+	struct listener *l = listener_start(&cfg, mb, channel);
 	if (!l)
 		log_fatal("cannot start the bus thread");
 	log_info("talkproxyd %s started as %s (at most %d sessions)",

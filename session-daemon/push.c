@@ -1033,6 +1033,23 @@ static const char *push_copy(const char *s, char **out)
 	return s && !*out ? "out of memory" : NULL;
 }
 
+/* Writes url's host (the one part safe to log) into out. */
+static int push_host(const char *url, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *host = NULL;
+	int rc = -1;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		snprintf(out, outlen, "%s", host);
+		rc = 0;
+	}
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 /* A task holding copies of everything target and job point to. */
 static struct push_task *push_task_new(struct push *p,
 				       const struct push_target *target,
@@ -1053,12 +1070,15 @@ static struct push_task *push_task_new(struct push *p,
 		why = push_copy(job->title, &t->title);
 	if (!why)
 		why = push_copy(job->text, &t->text);
+	if (!why && push_host(t->url, t->host, sizeof(t->host)) == -1)
+		why = "its URL does not parse";
 	if (why) {
 		log_error("push for session %s not queued: %s", job->sid, why);
 		push_task_free(t);
 		return NULL;
 	}
 	t->p = p;
+	memcpy(t->sid, job->sid, strlen(job->sid) + 1); /* length checked */
 	t->kind = target->kind;
 	t->cls = job->cls;
 	memcpy(t->p256dh, target->p256dh, sizeof(t->p256dh));
@@ -1071,23 +1091,6 @@ static struct push_task *push_task_new(struct push *p,
 	t->unread_from = job->unread_from;
 	t->queued_ms = push_now_ms();
 	return t;
-}
-
-/* Writes url's host (the one part safe to log) into out. */
-static int push_host(const char *url, char *out, size_t outlen)
-{
-	CURLU *u = curl_url();
-	char *host = NULL;
-	int rc = -1;
-
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-		snprintf(out, outlen, "%s", host);
-		rc = 0;
-	}
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
 }
 
 /* Callers' mistakes, refused before anything is copied. */
@@ -1117,12 +1120,6 @@ int push_send(struct push *p, const struct push_target *target,
 	}
 	if (!(t = push_task_new(p, target, job)))
 		return -1;
-	memcpy(t->sid, job->sid, strlen(job->sid) + 1);
-	if (push_host(t->url, t->host, sizeof(t->host)) == -1) {
-		log_error("push %s not queued: its URL does not parse", t->sid);
-		push_task_free(t);
-		return -1;
-	}
 	pthread_mutex_lock(&p->lock);
 	if (p->pending >= p->cfg.push_max_pending) {
 		skipped = ++p->skipped;

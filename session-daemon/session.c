@@ -14,6 +14,7 @@
 #include "jid.h"
 #include "log.h"
 #include "push.h"
+#include "record.h"
 #include "roster.h"
 #include "seal.h"
 #include "wire.h"
@@ -26,6 +27,12 @@
 #define SESSION_BACKOFF_MAX_MS 60000
 #define SESSION_LEASE_MS 30000
 #define SESSION_CLAIM_MS 60000
+/* How often to look for sessions whose daemon is gone. */
+#define SESSION_ADOPT_MS 15000
+/* Records that did not open, remembered so they are logged once. */
+#define SESSION_BAD_RECORDS 64
+/* Unread counts change with every message: saved at most this often. */
+#define SESSION_SAVE_DELAY_MS 1000
 
 enum session_state {
 	SESSION_CONNECTING, /* first login, no answer yet */
@@ -39,6 +46,7 @@ enum session_idle { SESSION_ACTIVE, SESSION_AUTO_AWAY, SESSION_AUTO_XA };
 
 struct session_waiter {
 	char rid[WIRE_ID_HEX + 1];
+	uint8_t rk[SEAL_KEY_BYTES];
 	char token[WIRE_TOKEN_B64 + 1];
 	int64_t deadline_ms;
 };
@@ -66,6 +74,8 @@ struct session {
 	enum session_idle idle;
 	char show[16];
 	char status[1025];
+	int dirty; /* the record in Redis is older than this */
+	int64_t saved_ms;
 };
 
 struct session_table {
@@ -77,7 +87,11 @@ struct session_table {
 	struct session *head;
 	size_t count;
 	uint8_t cred_key[SEAL_KEY_BYTES];
+	uint8_t master[SEAL_KEY_BYTES];
 	int64_t lease_renew_ms;
+	int64_t adopt_ms;
+	char bad[SESSION_BAD_RECORDS][WIRE_ID_HEX + 1];
+	size_t nbad;
 };
 
 /* One request being answered. */
@@ -93,11 +107,12 @@ static int64_t session_now(void)
 }
 
 static void session_reply_to(struct session_table *t, const char *rid,
-			     int status, json_t *body_take)
+			     const uint8_t *rk, int status, json_t *body_take)
 {
-	char *msg = envelope_encode_reply(rid, status, body_take);
+	size_t len = 0;
+	char *msg = envelope_encode_reply(rid, rk, status, body_take, &len);
 
-	if (!msg || bus_reply(t->bus, rid, msg, strlen(msg)) == -1)
+	if (!msg || bus_reply(t->bus, rid, msg, len) == -1)
 		log_error("reply to %s lost", rid);
 	free(msg);
 	json_decref(body_take);
@@ -105,20 +120,22 @@ static void session_reply_to(struct session_table *t, const char *rid,
 
 static void session_reply(struct session_req *r, int status, json_t *body)
 {
-	session_reply_to(r->t, r->env.rid, status, body);
+	session_reply_to(r->t, r->env.rid, r->env.rk, status, body);
 	r->answered = 1;
 }
 
 static void session_fail_to(struct session_table *t, const char *rid,
-			    int status, const char *code, const char *message)
+			    const uint8_t *rk, int status, const char *code,
+			    const char *message)
 {
-	session_reply_to(t, rid, status, envelope_error(code, message, NULL));
+	session_reply_to(t, rid, rk, status,
+			 envelope_error(code, message, NULL));
 }
 
 static void session_fail(struct session_req *r, int status, const char *code,
 			 const char *message)
 {
-	session_fail_to(r->t, r->env.rid, status, code, message);
+	session_fail_to(r->t, r->env.rid, r->env.rk, status, code, message);
 	r->answered = 1;
 }
 
@@ -174,6 +191,38 @@ static struct session *session_by_token(struct session_table *t,
 	return NULL;
 }
 
+/* ---- the sealed record ---- */
+
+static json_t *session_export(const struct session *s)
+{
+	json_t *tokens = json_array();
+	json_t *inbox = inbox_export(s->inbox);
+	json_t *o = NULL;
+
+	for (size_t i = 0; tokens && i < s->ntokens; i++)
+		json_array_append_new(tokens, json_string(s->th[i]));
+	if (tokens && inbox)
+		o = json_pack("{s:i, s:s, s:s, s:s, s:O, s:s, s:s, s:O}", "v", 1,
+			      "jid", s->jid, "password", s->password,
+			      "resource", s->resource, "tokens", tokens, "show",
+			      s->show, "status", s->status, "inbox", inbox);
+	json_decref(tokens);
+	json_decref(inbox);
+	return o;
+}
+
+/* Writes the session's record now; a failure leaves it dirty for later. */
+static int session_save(struct session *s)
+{
+	json_t *o = session_export(s);
+	int r = o ? record_save(s->t->bus, s->t->master, s->sid, o) : -1;
+
+	json_decref(o);
+	s->dirty = r == -1;
+	s->saved_ms = session_now();
+	return r;
+}
+
 /* ---- session life ---- */
 
 static void session_end(struct session *s, const char *why)
@@ -183,8 +232,11 @@ static void session_end(struct session *s, const char *why)
 	log_info("session %s (%s) ends: %s", s->sid, s->jid, why);
 	session_unstore(s);
 	inbox_delete(s->inbox);
+	if (record_delete(s->t->bus, s->sid) == -1)
+		log_warn("session %s: record not deleted", s->sid);
+	s->dirty = 0;
 	for (size_t i = 0; i < s->nwaiters; i++)
-		session_fail_to(s->t, s->waiters[i].rid, 503, "session_offline",
+		session_fail_to(s->t, s->waiters[i].rid, s->waiters[i].rk, 503, "session_offline",
 				"the session ended");
 	s->nwaiters = 0;
 	if (s->client && (s->state == SESSION_ONLINE ||
@@ -216,10 +268,16 @@ static void session_answer_logins(struct session *s)
 	for (size_t i = 0; i < s->nwaiters; i++) {
 		struct session_waiter *w = &s->waiters[i];
 		if (session_store_token(s, w->token) == -1) {
-			session_fail_to(s->t, w->rid, 503, "redis_unavailable",
+			session_fail_to(s->t, w->rid, w->rk, 503, "redis_unavailable",
 					"the session could not be stored");
 		} else {
-			session_reply_to(s->t, w->rid, 200,
+			/* Saved before the answer: a token the client holds
+			 * must survive a daemon crash. */
+			if (session_save(s) == -1)
+				log_warn("session %s: token given before the "
+					 "record was saved",
+					 s->sid);
+			session_reply_to(s->t, w->rid, w->rk, 200,
 					 json_pack("{s:s, s:s}", "token", w->token,
 						   "jid", s->bound));
 		}
@@ -248,6 +306,8 @@ static void session_on_online(void *ud, const char *bound)
 	session_answer_logins(s);
 	if (s->ntokens == 0)
 		session_end(s, "no token could be stored");
+	else if (s->dirty)
+		session_save(s);
 }
 
 static void session_login_failed(struct session *s, enum client_error err)
@@ -263,7 +323,7 @@ static void session_login_failed(struct session *s, enum client_error err)
 		code = "daemon_full";
 	}
 	for (size_t i = 0; i < s->nwaiters; i++)
-		session_fail_to(s->t, s->waiters[i].rid, status, code,
+		session_fail_to(s->t, s->waiters[i].rid, s->waiters[i].rk, status, code,
 				client_strerror(err));
 	s->nwaiters = 0;
 	s->state = SESSION_DEAD;
@@ -359,6 +419,7 @@ static void session_on_message(void *ud, const struct client_message *m)
 	 * stanza was handled, and the server keeps no copy. */
 	inbox_message(s->inbox, m, roster_name(s->roster, bare),
 		      session_push_class(s));
+	s->dirty = 1; /* unread counts */
 }
 
 static const struct client_events session_events = {
@@ -379,6 +440,7 @@ static int session_add_waiter(struct session *s, const struct envelope *env,
 		return -1;
 	struct session_waiter *w = &s->waiters[s->nwaiters++];
 	memcpy(w->rid, env->rid, sizeof(w->rid));
+	memcpy(w->rk, env->rk, sizeof(w->rk));
 	memcpy(w->token, token, sizeof(w->token));
 	w->deadline_ms = env->deadline_ms;
 	return 0;
@@ -409,7 +471,7 @@ static void session_reuse(struct session_req *r, struct session *s)
 		if (session_add_waiter(s, &r->env, token) == -1)
 			session_fail(r, 503, "busy", "too many logins at once");
 		r->answered = 1;
-	} else if (session_store_token(s, token) == -1) {
+	} else if (session_store_token(s, token) == -1 || session_save(s) == -1) {
 		session_fail(r, 503, "redis_unavailable", "cannot store token");
 	} else {
 		log_info("session %s: login reuses the stream", s->sid);
@@ -419,16 +481,20 @@ static void session_reuse(struct session_req *r, struct session *s)
 	seal_wipe(token, sizeof(token));
 }
 
-static struct session *session_new(struct session_table *t, const char *jid,
-				   const char *password, const char *resource,
-				   const uint8_t *cred)
+/* A session with its client, not yet connecting. sid NULL: a new one. */
+static struct session *session_new(struct session_table *t, const char *sid,
+				   const char *jid, const char *password,
+				   const char *resource, const uint8_t *cred)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->t = t;
-	seal_random_id(s->sid);
+	if (sid)
+		snprintf(s->sid, sizeof(s->sid), "%s", sid);
+	else
+		seal_random_id(s->sid);
 	snprintf(s->jid, sizeof(s->jid), "%s", jid);
 	snprintf(s->resource, sizeof(s->resource), "%s", resource);
 	snprintf(s->show, sizeof(s->show), "available");
@@ -492,7 +558,7 @@ static void session_call_login(struct session_req *r, struct session *unused)
 			     "this daemon carries all the sessions it can");
 		return;
 	}
-	s = session_new(t, jid, password,
+	s = session_new(t, NULL, jid, password,
 			resource ? resource : t->cfg->xmpp_resource, cred);
 	if (!s) {
 		session_fail(r, 503, "overloaded", "cannot start a session");
@@ -582,6 +648,7 @@ static void session_call_presence(struct session_req *r, struct session *s)
 		return;
 	}
 	/* While reconnecting, the new presence goes out once back online. */
+	s->dirty = 1;
 	session_reply(r, 200, json_object());
 }
 
@@ -635,8 +702,10 @@ static void session_call_register(struct session_req *r, struct session *s)
 		if (old)
 			inbox_push_taken(old->inbox);
 	}
-	if (status == 200 && answer)
+	if (status == 200 && answer) {
 		json_object_set_new(answer, "jid", json_string(s->bound));
+		session_save(s);
+	}
 	session_answer(r, status, answer);
 }
 
@@ -646,6 +715,8 @@ static void session_call_notifications(struct session_req *r,
 	json_t *answer = NULL;
 	int status = inbox_call_notifications(s->inbox, r->env.body, &answer);
 
+	if (status == 200)
+		s->dirty = 1;
 	session_answer(r, status, answer);
 }
 
@@ -655,6 +726,8 @@ static void session_call_messagequeue(struct session_req *r,
 	json_t *answer = NULL;
 	int status = inbox_call_messagequeue(s->inbox, r->env.body, &answer);
 
+	if (status == 200)
+		s->dirty = 1; /* an ack resets the unread counts */
 	session_answer(r, status, answer);
 }
 
@@ -772,6 +845,95 @@ static void session_tick_one(struct session *s, int64_t now)
 	}
 	if (s->state != SESSION_DEAD)
 		inbox_tick(s->inbox, session_push_class(s));
+	if (s->dirty && s->state != SESSION_DEAD && s->state != SESSION_CLOSING &&
+	    s->ntokens && now - s->saved_ms >= SESSION_SAVE_DELAY_MS)
+		session_save(s);
+}
+
+/* ---- restoring sessions from their records ---- */
+
+static int session_restore_fields(struct session *s, json_t *o)
+{
+	json_t *tokens, *inbox, *th;
+	const char *show, *status;
+	size_t i;
+
+	if (json_unpack(o, "{s:o, s:s, s:s, s:o}", "tokens", &tokens, "show",
+			&show, "status", &status, "inbox", &inbox) == -1 ||
+	    inbox_import(s->inbox, inbox) == -1)
+		return -1;
+	snprintf(s->show, sizeof(s->show), "%s", show);
+	snprintf(s->status, sizeof(s->status), "%s", status);
+	json_array_foreach(tokens, i, th)
+	{
+		const char *h = json_string_value(th);
+		if (h && strlen(h) == WIRE_TOKEN_HASH_HEX &&
+		    s->ntokens < SESSION_TOKENS)
+			memcpy(s->th[s->ntokens++], h, WIRE_TOKEN_HASH_HEX + 1);
+	}
+	return s->ntokens ? 0 : -1;
+}
+
+static struct session *session_restore(struct session_table *t,
+				       const char *sid, json_t *o)
+{
+	const char *jid, *password, *resource;
+	uint8_t cred[32];
+	struct session *s;
+
+	if (json_unpack(o, "{s:s, s:s, s:s}", "jid", &jid, "password",
+			&password, "resource", &resource) == -1)
+		return NULL;
+	seal_digest2(cred, t->cred_key, jid, password);
+	if (!(s = session_new(t, sid, jid, password, resource, cred)))
+		return NULL;
+	seal_wipe(cred, sizeof(cred));
+	if (session_restore_fields(s, o) == -1) {
+		s->state = SESSION_DEAD;
+		return NULL;
+	}
+	/* Back as a stream that broke: calls answer, messages wait for the
+	 * connection the first tick opens. */
+	s->state = SESSION_RECONNECTING;
+	s->reconnect_at_ms = session_now();
+	return s;
+}
+
+static void session_adopt(void *ud, const char *sid)
+{
+	struct session_table *t = ud;
+	json_t *o;
+
+	if (session_by_sid(t, sid))
+		return;
+	for (size_t i = 0; i < t->nbad; i++)
+		if (strcmp(t->bad[i], sid) == 0)
+			return;
+	if (t->count >= (size_t)t->cfg->daemon_max_sessions) {
+		log_warn("session %s not restored: this daemon is full", sid);
+		return;
+	}
+	if (!(o = record_load(t->bus, t->master, sid))) {
+		/* Left in Redis for an admin to look at; not tried again. */
+		if (t->nbad < SESSION_BAD_RECORDS)
+			memcpy(t->bad[t->nbad++], sid, WIRE_ID_HEX + 1);
+		return;
+	}
+	if (session_restore(t, sid, o))
+		log_info("session %s restored from its record", sid);
+	else
+		log_error("session %s: record malformed; not restored", sid);
+	json_decref(o);
+}
+
+static void session_adopt_orphans(struct session_table *t, int64_t now)
+{
+	if (now < t->adopt_ms)
+		return;
+	t->adopt_ms = now + SESSION_ADOPT_MS;
+	long n = record_adopt_orphans(t->bus, t->daemon_id, session_adopt, t);
+	if (n > 0)
+		log_info("adopted %ld sessions whose daemon is gone", n);
 }
 
 /* The push thread's verdicts that change a session: dead registrations. */
@@ -806,6 +968,7 @@ void session_table_tick(struct session_table *t)
 	struct session **pp = &t->head;
 
 	session_renew_lease(t, now);
+	session_adopt_orphans(t, now);
 	session_push_results(t);
 	while (*pp) {
 		struct session *s = *pp;
@@ -835,6 +998,17 @@ struct session_table *session_table_new(const struct config *cfg,
 	t->env = (struct inbox_env){.cfg = cfg, .bus = bus, .push = push};
 	t->daemon_id = daemon_id;
 	seal_random(t->cred_key, sizeof(t->cred_key));
+	if (!cfg->daemon_key_file[0]) {
+		log_error("daemon.key_file is not set: create the master key "
+			  "with talkproxy-keygen master FILE");
+		session_table_free(t);
+		return NULL;
+	}
+	if (seal_keyfile_load(cfg->daemon_key_file, "master key", t->master) ==
+	    -1) {
+		session_table_free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -865,6 +1039,7 @@ void session_table_free(struct session_table *t)
 		session_free(s);
 	}
 	seal_wipe(t->cred_key, sizeof(t->cred_key));
+	seal_wipe(t->master, sizeof(t->master));
 	free(t);
 }
 

@@ -113,7 +113,7 @@ def check_tamper(st, key, answer):
 
 
 def check_redis_plain(st):
-    dump = st.redis_dump()
+    dump = st.redis_bytes()
     for text in (b"hello alice", b"second", b"secret", b"after typing"):
         tap.ok(text not in dump, "Redis holds no plain %r" % text.decode())
 

@@ -16,6 +16,7 @@ static void test_request_round_trip(void)
 	strcpy(e.peer, "127.0.0.1");
 	e.deadline_ms = 1234567890123LL;
 	e.body = json_pack("{s:s}", "to", "bob@example.org");
+	seal_random(e.rk, sizeof(e.rk));
 	char *s = envelope_encode_request(&e);
 	ok(s != NULL, "encodes a request");
 	ok(envelope_decode_request(s, strlen(s), &d, err, sizeof(err)) == 0,
@@ -25,6 +26,7 @@ static void test_request_round_trip(void)
 	   "keeps call, request id, token hash and peer");
 	ok(d.deadline_ms == e.deadline_ms, "keeps the deadline to the millisecond");
 	ok(json_equal(d.body, e.body), "keeps the body");
+	ok(memcmp(d.rk, e.rk, sizeof(e.rk)) == 0, "keeps the reply key");
 	envelope_clear(&d);
 	envelope_clear(&e);
 	free(s);
@@ -37,27 +39,34 @@ static const struct {
 	{"refuses text that is not JSON", "{"},
 	{"refuses a JSON array", "[]"},
 	{"refuses another protocol version",
-	 "{\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	 "{\"v\":9,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":1,\"body\":{}}"},
 	{"refuses a request without a version",
 	 "{\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":1,\"body\":{}}"},
 	{"refuses a short request id",
-	 "{\"v\":1,\"call\":\"x\",\"rid\":\"abc\","
-	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	 "{\"v\":2,\"call\":\"x\",\"rid\":\"abc\","
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":1,\"body\":{}}"},
 	{"refuses an overlong call name",
-	 "{\"v\":1,\"call\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
+	 "{\"v\":2,\"call\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\","
 	 "\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":1,\"body\":{}}"},
 	{"refuses a body that is not an object",
-	 "{\"v\":1,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":[]}"},
+	 "{\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":1,\"body\":[]}"},
 	{"refuses a deadline that is not a number",
-	 "{\"v\":1,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-	 "\"th\":\"\",\"peer\":\"\",\"deadline\":\"1\",\"body\":{}}"},
-	{"refuses duplicate members",
-	 "{\"v\":1,\"v\":1,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "{\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":\"1\",\"body\":{}}"},
+	{"refuses a request without a reply key",
+	 "{\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
 	 "\"th\":\"\",\"peer\":\"\",\"deadline\":1,\"body\":{}}"},
+	{"refuses a reply key one byte short",
+	 "{\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+	 "\"deadline\":1,\"body\":{}}"},
+	{"refuses duplicate members",
+	 "{\"v\":2,\"v\":2,\"call\":\"x\",\"rid\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	 "\"th\":\"\",\"peer\":\"\",\"rk\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"deadline\":1,\"body\":{}}"},
 };
 
 static void test_bad_requests(void)
@@ -76,27 +85,41 @@ static void test_bad_requests(void)
 static void test_replies(void)
 {
 	json_t *body = json_pack("{s:s}", "id", "m1"), *got = NULL;
+	uint8_t rk[SEAL_KEY_BYTES], other[SEAL_KEY_BYTES];
+	const char *rid = "0123456789abcdef0123456789abcdef";
 	int status = 0;
-	char *s = envelope_encode_reply("r1", 200, body);
+	size_t len = 0;
 
-	ok(envelope_decode_reply(s, strlen(s), &status, &got) == 0 &&
+	seal_random(rk, sizeof(rk));
+	seal_random(other, sizeof(other));
+	char *s = envelope_encode_reply(rid, rk, 200, body, &len);
+	ok(s && envelope_decode_reply(s, len, rid, rk, &status, &got) == 0 &&
 		   status == 200 && json_equal(got, body),
 	   "a reply round-trips with its status and body");
 	json_decref(got);
+	ok(s && !memmem(s, len, "m1", 2), "the reply is sealed, not readable");
+	ok(envelope_decode_reply(s, len, rid, other, &status, &got) == -1,
+	   "a reply does not open with another request's key");
+	ok(envelope_decode_reply(s, len, "fedcba9876543210fedcba9876543210", rk,
+				 &status, &got) == -1,
+	   "a reply does not open as another request's reply");
+	s[len - 1] ^= 1;
+	ok(envelope_decode_reply(s, len, rid, rk, &status, &got) == -1,
+	   "a changed reply does not open");
 	free(s);
-	s = envelope_encode_reply("r1", 200, NULL);
+	s = envelope_encode_reply(rid, rk, 200, NULL, &len);
 	got = NULL;
-	ok(envelope_decode_reply(s, strlen(s), &status, &got) == 0 &&
+	ok(envelope_decode_reply(s, len, rid, rk, &status, &got) == 0 &&
 		   json_object_size(got) == 0,
 	   "a reply without a body carries an empty object");
 	json_decref(got);
 	free(s);
-	const char *v2 = "{\"v\":2,\"rid\":\"r\",\"status\":200,\"body\":{}}";
-	ok(envelope_decode_reply(v2, strlen(v2), &status, &got) == -1,
-	   "refuses a reply of another version");
-	const char *st = "{\"v\":1,\"rid\":\"r\",\"status\":99,\"body\":{}}";
-	ok(envelope_decode_reply(st, strlen(st), &status, &got) == -1,
+	s = envelope_encode_reply(rid, rk, 99, NULL, &len);
+	ok(envelope_decode_reply(s, len, rid, rk, &status, &got) == -1,
 	   "refuses a status outside 100..599");
+	free(s);
+	ok(envelope_decode_reply("{}", 2, rid, rk, &status, &got) == -1,
+	   "refuses a reply that was never sealed");
 	json_decref(body);
 }
 
@@ -118,6 +141,8 @@ static void test_error_shape(void)
 
 int main(void)
 {
+	if (seal_init() == -1)
+		return 1;
 	test_request_round_trip();
 	test_bad_requests();
 	test_replies();

@@ -771,6 +771,7 @@ class Stack:
         self._make_certs()
         self._start_redis()
         self._start_prosody()
+        self.keygen("master", self.path("master.key"))
         if self.want_push:
             self._start_push()
         self._write_talkproxy_conf()
@@ -911,14 +912,33 @@ class Stack:
                     vals = self.redis("SMEMBERS", key)
                 elif kind == "zset":
                     vals = self.redis("ZRANGE", key, 0, -1)
-                else:
+                elif kind == "stream":
                     vals = []
+                    for entry_id, fields in self.redis("XRANGE", key, "-", "+"):
+                        vals.append(entry_id)
+                        vals.extend(fields)
+                else:
+                    raise StackError("redis_dump: %r has type %r, unknown here" % (key, kind))
                 out[key] = [v for v in vals if v is not None]
                 if len(out) >= limit:
                     return out
             if cursor in (b"0", 0):
                 break
         return out
+
+    def redis_bytes(self):
+        """Everything Redis holds now, and everything in its data directory
+        (the append-only files, which keep what was since deleted), as one
+        bytes value: `needle in st.redis_bytes()` is a real search."""
+        parts = []
+        for key, vals in self.redis_dump().items():
+            parts.append(key)
+            parts.extend(vals)
+        for root, _, files in os.walk(self.path("redis")):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    parts.append(f.read())
+        return b"\n".join(p if isinstance(p, bytes) else str(p).encode() for p in parts)
 
     # --- Prosody
 
@@ -992,6 +1012,7 @@ class Stack:
             "xmpp.cafile": self.cafile,
             "log.level": "debug",
             "log.file": self.path("talkproxyd.log"),
+            "daemon.key_file": self.path("master.key"),
         }
         if self.want_push:
             conf.update({

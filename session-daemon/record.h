@@ -1,0 +1,38 @@
+/*
+ * record.h: session records in Redis, sealed with the master key
+ * (XChaCha20-Poly1305, the record's Redis key as associated data, so a
+ * blob copied under another session's key does not open), and the search
+ * for records whose owning daemon is gone. What a record holds is the
+ * session module's business: here it is a JSON object.
+ */
+#ifndef TALKPROXY_RECORD_H
+#define TALKPROXY_RECORD_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "seal.h"
+#include "wire.h"
+
+struct bus;
+
+/* Seals o under tp:session:<sid>. Returns 0, or -1 (logged). */
+int record_save(struct bus *b, const uint8_t master[SEAL_KEY_BYTES],
+		const char *sid, const json_t *o);
+/* Opens tp:session:<sid>: a new object, or NULL (logged) when it is
+ * absent, forged, sealed for another key or malformed. */
+json_t *record_load(struct bus *b, const uint8_t master[SEAL_KEY_BYTES],
+		    const char *sid);
+int record_delete(struct bus *b, const char *sid);
+
+/*
+ * Finds every session whose owner is gone (no owner, or one that neither
+ * holds its lease nor listens on its channel), makes self its owner
+ * (compare-and-set: of two daemons adopting at once, one wins) and calls
+ * fn for each won, and for each already owned by self (fn skips those it
+ * holds). Returns how many changed owner, or -1 on a Redis error.
+ */
+long record_adopt_orphans(struct bus *b, const char *self,
+			  void (*fn)(void *ud, const char *sid), void *ud);
+
+#endif

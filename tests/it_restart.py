@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""
+it_restart.py: sessions outlive the daemon. Session records and user keys
+are sealed with the master key in Redis (a dump holds no password, token or
+message text; a record copied under another session's key does not open).
+The daemon is stopped with SIGTERM, and separately killed with SIGKILL, with
+sessions logged in; a new daemon (another instance id) adopts them: the
+same tokens work, push registrations and keys are kept, contacts see the
+users online again, and messages sent while no daemon ran reach the queue
+once. Also: the daemon refuses a master key file others may read. Prints
+TAP.
+"""
+
+import base64
+import json
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import tap  # noqa: E402
+from harness.sealed import open_item, wait_queue  # noqa: E402
+from harness.stack import DOMAIN, Stack, StackError, token_hashes  # noqa: E402
+
+SECRET = "the eagle lands at noon 7f3a"
+
+
+def queue_bodies(st, token, key, count, timeout=15):
+    answer = wait_queue(st, token, count, timeout=timeout) or {}
+    return [open_item(key, m).get("body") for m in answer.get("messages", [])]
+
+
+def online_again(bob, jid, since, timeout=15):
+    return bob.wait_presence(lambda p: p["from"] == jid and p["type"] == "available"
+                             and p["at"] >= since, timeout)
+
+
+def wait_status(st, token, timeout=15):
+    """Polls roster until the restored session answers 200 (bounded)."""
+    deadline = time.time() + timeout
+    status = None
+    while time.time() < deadline:
+        status, _, _ = st.call("roster", {}, token=token)
+        if status == 200:
+            return status
+        time.sleep(0.1)
+    return status
+
+
+def sealed_at_rest(st, token, key, alice_jid, bob):
+    bob.send_message(alice_jid, SECRET, id="s1")
+    tap.is_(queue_bodies(st, token, key, 1), [SECRET], "the message is queued")
+    dump = st.redis_bytes()
+    for what, text in (("password", b"alice-pw"), ("token", token.encode()),
+                       ("message text", SECRET.encode()),
+                       ("user key", key.encode()),
+                       ("user key bytes", base64.b64decode(key))):
+        tap.ok(text not in dump, "a Redis dump holds no %s in plain form" % what)
+    th = [h for h in token_hashes(token).values() if st.redis("GET", "tp:token:" + h)]
+    sid = st.redis("GET", "tp:token:" + th[0]).decode() if th else ""
+    records = [k.decode() for k in st.redis("KEYS", "tp:session:*")]
+    tap.ok(sid and "tp:session:" + sid in records and len(records) == 2,
+           "one sealed record per session, under the session's id", repr(records))
+    return sid
+
+
+def moved_blob(st, sid):
+    blob = st.redis("GET", "tp:session:" + sid)
+    fake = "0123456789abcdef0123456789abcdef"
+    st.redis("SET", "tp:session:" + fake, blob)
+    return fake
+
+
+def restart(st, alice, carol, bob, ep, sig, label):
+    t0 = time.time()
+    st.stop_daemon(sig)
+    bob.send_message(alice["jid"], "while down " + label, id="down-" + label)
+    time.sleep(0.5)
+    st.start_daemon()
+    status = wait_status(st, alice["token"])
+    took = time.time() - t0
+    tap.is_(status, 200, "%s: alice's token works after the restart (%.1f s)" % (label, took))
+    tap.is_(wait_status(st, carol["token"]), 200, "%s: so does carol's" % label)
+    back = online_again(bob, alice["jid"], t0)
+    tap.ok(back is not None, "%s: bob sees alice online again" % label)
+    status, _, answer = st.call("key", {}, token=alice["token"])
+    tap.is_(answer.get("key"), alice["key"], "%s: alice's key is the same" % label)
+    bodies = queue_bodies(st, alice["token"], alice["key"], 1)
+    want = "while down " + label
+    deadline = time.time() + 10
+    while bodies.count(want) == 0 and time.time() < deadline:
+        time.sleep(0.2)
+        bodies = queue_bodies(st, alice["token"], alice["key"], 1)
+    tap.is_(bodies.count(want), 1,
+            "%s: a message sent while no daemon ran reaches the queue once" % label)
+    n = len(ep.log("hook", "carol"))
+    bob.send_message(carol["jid"], "after " + label, id="after-" + label)
+    got = ep.wait_log("hook", "carol", n + 1, timeout=10)
+    inner = open_item(carol["key"], json.loads(base64.b64decode(got[n]["body_b64"]))["payload"])
+    tap.is_(inner.get("body"), "after " + label, "%s: carol's push registration is kept" % label)
+    status, _, answer = st.call("message", {"to": "bob@" + DOMAIN, "body": "hi " + label},
+                                token=alice["token"])
+    got = bob.wait_message(lambda m: m["body"] == "hi " + label, 10)
+    tap.ok(status == 200 and got is not None, "%s: alice can send again" % label)
+
+
+def login(st, user):
+    token = st.login(user)
+    status, _, answer = st.call("key", {}, token=token)
+    return {"token": token, "jid": st.sessions[token]["jid"], "key": answer["key"]}
+
+
+def refuses_open_key():
+    with Stack(daemon=False, web=False) as st:
+        os.chmod(st.path("master.key"), 0o640)
+        try:
+            st.start_daemon()
+            tap.ok(False, "the daemon refuses a master key file the group may read")
+        except StackError as e:
+            tap.ok("open to group or others" in str(e),
+                   "the daemon refuses a master key file the group may read")
+        os.chmod(st.path("master.key"), 0o600)
+        st.start_daemon()
+        tap.ok(st.daemon_pid() is not None, "and starts once it is mode 0600")
+
+
+def main():
+    tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
+    with Stack(push=True) as st:
+        tap.on_failure(st.dump_logs)
+        ep = st.pushep
+        bob = st.peer("bob")
+        alice, carol = login(st, "alice"), login(st, "carol")
+        sid = sealed_at_rest(st, alice["token"], alice["key"], alice["jid"], bob)
+        status, _, _ = st.call("register", {"url": ep.url("hook", "carol"), "kind": "webhook"},
+                               token=carol["token"])
+        tap.is_(status, 200, "carol registers a webhook")
+        fake = moved_blob(st, sid)
+        restart(st, alice, carol, bob, ep, signal.SIGTERM, "SIGTERM")
+        log = st.daemon_log()
+        tap.ok("session %s: record does not open" % fake in log,
+               "a record copied under another session's key does not open")
+        tap.ok("session %s restored" % fake not in log and
+               "session %s restored" % sid in log,
+               "it is not restored; the real one is")
+        restart(st, alice, carol, bob, ep, signal.SIGKILL, "SIGKILL")
+        status, _, _ = st.call("logout", {}, token=alice["token"])
+        tap.ok(status == 200 and st.redis("GET", "tp:session:" + sid) is None,
+               "logout deletes the record")
+    refuses_open_key()
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
