@@ -29,6 +29,13 @@
 #define SESSION_CLAIM_MS 60000
 /* How often to look for sessions whose daemon is gone. */
 #define SESSION_ADOPT_MS 15000
+/*
+ * libstrophe 0.12 reports a refused connection and a refused login alike
+ * (a close with no error code before the stream is up), so a stream that
+ * once worked ends only after this many such failures in a row: a server
+ * restart is survived, a changed password is not retried for long.
+ */
+#define SESSION_AUTH_RETRIES 15 /* about ten minutes of backoff */
 /* Records that did not open, remembered so they are logged once. */
 #define SESSION_BAD_RECORDS 64
 /* Unread counts change with every message: saved at most this often. */
@@ -74,6 +81,7 @@ struct session {
 	enum session_idle idle;
 	char show[16];
 	char status[1025];
+	int auth_failures; /* in a row, while reconnecting */
 	int dirty; /* the record in Redis is older than this */
 	int64_t saved_ms;
 };
@@ -300,6 +308,7 @@ static void session_on_online(void *ud, const char *bound)
 	log_info("session %s online as %s", s->sid, s->bound);
 	s->state = SESSION_ONLINE;
 	s->backoff_ms = 0;
+	s->auth_failures = 0;
 	/* A reconnect restores the presence the user had chosen. */
 	if (strcmp(s->show, "available") != 0 || s->status[0])
 		client_send_presence(s->client, s->show, s->status);
@@ -360,7 +369,7 @@ static void session_on_offline(void *ud, enum client_error err, int was_online)
 	}
 	log_warn("session %s (%s): stream down (%s)%s", s->sid, s->jid,
 		 client_strerror(err), was_online ? "" : " while reconnecting");
-	if (err == CLIENT_ERR_AUTH) {
+	if (err == CLIENT_ERR_AUTH && ++s->auth_failures >= SESSION_AUTH_RETRIES) {
 		session_end(s, "the server no longer accepts the credentials");
 		s->state = SESSION_DEAD;
 		return;

@@ -649,13 +649,30 @@ include "{snippet}"
 """
 
 
+WEB_SERVERS = ("lighttpd", "apache-fcgid", "apache-proxy")
+
+
+def web_kind(web):
+    """Stack's web option -> the web server to start, or None."""
+    if web is True:
+        web = os.environ.get("TP_WEB") or "lighttpd"
+    if not web:
+        return None
+    if web not in WEB_SERVERS:
+        raise ValueError("web server %r is not one of %s" % (web, ", ".join(WEB_SERVERS)))
+    return web
+
+
 class Stack:
     """Context manager: the whole stack up on enter, down (by PID) on exit.
 
     Stack(**{"daemon.max_sessions": 1}) overrides talkproxy config keys
     ("section.key": value; None removes a key the harness would set).
     Keyword-only options: ports (dict name->port, for --demo), daemon and
-    web (False leaves talkproxyd / lighttpd unstarted), push (True starts
+    web (False leaves talkproxyd / the web server unstarted; web is also
+    the web server: "lighttpd", "apache-fcgid" or "apache-proxy", see
+    harness/apache.py; True means $TP_WEB, else lighttpd; the HTTP port is
+    ports["lighttpd"] whichever it is), push (True starts
     the local push endpoint, self.pushep, makes the VAPID and webhook keys
     with talkproxy-keygen and points the daemon's [push] section at them,
     loopback allowed).
@@ -669,7 +686,8 @@ class Stack:
         self.conf_overrides = conf_overrides
         self.want_ports = dict(ports or {})
         self.want_daemon = daemon
-        self.want_web = web
+        self.want_web = web_kind(web)
+        self.apache = None  # harness.apache.Apache when want_web is apache-*
         self.want_push = push
         self.pushep = None
         self.vapid_public = None
@@ -731,7 +749,8 @@ class Stack:
         """ASan/UBSan/LSan lines our programs wrote (the sanitizer build),
         found after the fact: a test passing with one is still a failure."""
         found = []
-        for name in ("talkproxyd.out", "lighttpd.out", "lighttpd-error.log"):
+        for name in ("talkproxyd.out", "lighttpd.out", "lighttpd-error.log",
+                     "apache.out", "apache-error.log", "fcgi-handler.out"):
             p = self.path(name)
             if not os.path.exists(p):
                 continue
@@ -777,8 +796,12 @@ class Stack:
         self._write_talkproxy_conf()
         if self.want_daemon:
             self.start_daemon()
-        if self.want_web:
+        if self.want_web == "lighttpd":
             self._start_lighttpd()
+        elif self.want_web:
+            from harness.apache import Apache
+            self.apache = Apache(self, self.want_web)
+            self.apache.start()
 
     def stop(self, quiet=False):
         """Stops every server by PID; removes the temporary directory unless
@@ -818,7 +841,8 @@ class Stack:
         self._dumped = True
         self.keep = True
         for name in ("talkproxyd.log", "talkproxyd.out", "lighttpd-error.log",
-                     "lighttpd.out", "prosody.log", "redis.log",
+                     "lighttpd.out", "apache-error.log", "apache.out",
+                     "fcgi-handler.out", "prosody.log", "redis.log",
                      "push_endpoint.log"):
             p = self.path(name)
             if os.path.exists(p):
@@ -859,6 +883,19 @@ class Stack:
                    "-out", d + "/localhost.crt"], "signing the server certificate")
 
     # --- Redis
+
+    def stop_redis(self, sig=signal.SIGTERM):
+        """Stops Redis (SIGTERM writes the AOF out) and returns its status."""
+        proc = self.procs.pop("redis", None)
+        return proc.stop(sig) if proc else None
+
+    def start_redis(self):
+        """Starts Redis again on its port and data directory (AOF reload)."""
+        self._start_redis()
+
+    def stop_prosody(self, sig=signal.SIGTERM):
+        proc = self.procs.pop("prosody", None)
+        return proc.stop(sig) if proc else None
 
     def _start_redis(self):
         port = self.ports["redis"]
@@ -962,17 +999,25 @@ class Stack:
         for owner, entries in rosters.items():
             with open(os.path.join(rdir, owner + ".dat"), "w") as f:
                 f.write(roster_data(entries))
-        proc = Proc("prosody", ["prosody", "--config", conf, "-F"], self.path("prosody.out"))
-        proc.logs.append(self.path("prosody.log"))
-        self.procs["prosody"] = proc
+        self.start_prosody()
 
+    def start_prosody(self):
+        """Starts Prosody on its configured port and waits for c2s."""
+        port = self.ports["prosody"]
+        conf = self.path("prosody.cfg.lua")
         log = self.path("prosody.log")
+        offset = os.path.getsize(log) if os.path.exists(log) else 0
+        proc = Proc("prosody", ["prosody", "--config", conf, "-F"], self.path("prosody.out"))
+        proc.logs.append(log)
+        self.procs["prosody"] = proc
         active = "Activated service 'c2s' on [127.0.0.1]:%d" % port
 
         def listening():
             if not proc.alive():
                 raise proc.failure("exited")
-            text = tail(log, 200)
+            with open(log, errors="replace") as f:
+                f.seek(offset)
+                text = f.read()
             if "Failed to open server port" in text:
                 raise proc.failure("cannot listen")
             return active in text and port_accepts(port)
@@ -1112,7 +1157,11 @@ class Stack:
     def stop_web(self, grace=3.0):
         """Stops lighttpd, then waits up to grace seconds for the handlers
         it ran to exit (lighttpd sends them SIGTERM as it stops). Returns
-        the PIDs that outlived it; those are then stopped here, by PID."""
+        the PIDs that outlived it; those are then stopped here, by PID.
+        Apache: the same, see harness/apache.py."""
+        if self.apache:
+            apache, self.apache = self.apache, None
+            return apache.stop(grace)
         proc = self.procs.pop("lighttpd", None)
         if not proc:
             return []
@@ -1130,7 +1179,10 @@ class Stack:
 
     def handler_pids(self, proc=None):
         """PIDs of the processes lighttpd spawned (the talkproxy-fcgi
-        backends), from /proc/<pid>/task/*/children."""
+        backends), from /proc/<pid>/task/*/children. Apache: its handlers,
+        see harness/apache.py."""
+        if self.apache and proc is None:
+            return self.apache.handler_pids()
         proc = proc or self.procs.get("lighttpd")
         if not proc or not proc.alive():
             return []
