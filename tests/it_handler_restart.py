@@ -16,6 +16,7 @@ disruption starts from a settled pool (SETTLE seconds after the last kill).
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 
@@ -94,6 +95,79 @@ def roster_works(st, token):
     return status == 200 and isinstance(answer, dict) and "contacts" in answer, (status, answer)
 
 
+class Sender(threading.Thread):
+    """A client that keeps sending messages, each with its own id, retrying
+    an id (bounded) until it gets a 2xx, as a phone on a bad network would."""
+
+    def __init__(self, st, token, tag):
+        super().__init__(daemon=True)
+        self.st, self.token, self.tag = st, token, tag
+        self.stop = threading.Event()
+        self.ok = []      # (id, body) answered 2xx
+        self.failed = []  # (id, body) never answered 2xx
+        self.retries = 0
+
+    def run(self):
+        n = 0
+        while not self.stop.is_set() and n < 20000:
+            n += 1
+            msg_id = "%s-%d" % (self.tag, n)
+            body = "storm %s %d %s" % (self.tag, n, uuid.uuid4().hex[:8])
+            for attempt in range(40):
+                try:
+                    status, _, _ = self.st.call("message", {"to": BOB, "body": body,
+                                                            "id": msg_id}, token=self.token)
+                except OSError:
+                    status = 0
+                if 200 <= status < 300:
+                    self.ok.append((msg_id, body))
+                    break
+                self.retries += 1
+                time.sleep(0.1)
+            else:
+                self.failed.append((msg_id, body))
+
+
+def kill_storm(st, bob, token, jid, pool):
+    """Every handler killed again and again while a client sends."""
+    senders = [Sender(st, token, "storm%d" % i) for i in range(2)]
+    for sender in senders:
+        sender.start()
+    kills = 0
+    for _ in range(5):
+        killed = pool.settle()[:2]
+        time.sleep(0.3)  # requests in flight when the kill lands
+        if pool.kill(killed):
+            kills += 1
+        respawned(st, killed, 1)
+    time.sleep(1.0)
+    for sender in senders:
+        sender.stop.set()
+    for sender in senders:
+        sender.join(60)
+    ok = [m for sender in senders for m in sender.ok]
+    failed = [m for sender in senders for m in sender.failed]
+    tap.ok(kills == 5 and not any(sender.is_alive() for sender in senders),
+           "every handler killed 5 times while two clients kept sending "
+           "(%d messages, %d retries after an error)"
+           % (len(ok), sum(sender.retries for sender in senders)))
+    tap.ok(len(ok) >= 10 and not failed,
+           "every message got a 2xx in the end", repr(failed[:3]))
+    for sender in senders:
+        for _, body in sender.ok[-1:]:
+            bob.wait_message(lambda m: m["body"] == body, 10)
+    time.sleep(1.0)
+    got = {}
+    for m in bob.messages():
+        if m["body"].startswith("storm ") and m["from"] == jid:
+            got[m["body"]] = got.get(m["body"], 0) + 1
+    wrong = [(i, got.get(b, 0)) for i, b in ok if got.get(b, 0) != 1]
+    tap.ok(not wrong, "each of the %d answered messages reached bob exactly once" % len(ok),
+           repr(wrong[:5]))
+    good, result = roster_works(st, token)
+    tap.ok(good, "the session is still there", repr(result))
+
+
 def main():
     tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
     with Stack() as st:
@@ -145,6 +219,7 @@ def main():
             copies = [m for m in bob.messages() if m["body"] == body]
             tap.ok(len(copies) == 1 and copies[0]["from"] == jid,
                    "bob received message %s exactly once, from alice" % msg_id, repr(copies))
+        kill_storm(st, bob, token, jid, pool)
         status, _, answer = st.call("logout", {}, token=token)
         tap.is_((status, answer), (200, {}), "logout after all the restarts answers 200 {}")
         # lighttpd sends its backends SIGTERM as it stops; one that stays
