@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """
-it_outage.py: Redis and the XMPP server restart under a logged-in session.
+it_outage.py: Redis and the XMPP server restart under a logged-in session,
+and the path to the XMPP server breaks (a relay cuts it with RSTs).
 Redis (AOF on, as shipped): calls answer 503 at once while it is down, both
 programs reconnect by themselves, the session and its token survive, and a
 message that arrived during the outage is stored once Redis is back.
 Prosody: the daemon reconnects with backoff, calls answer meanwhile, and a
 message sent while our stream was down reaches the queue exactly once.
+Cut path: the daemon resumes the stream with XEP-0198 (Prosody's
+mod_smacks) and the stanzas the server queued meanwhile arrive once.
 Prints TAP.
 """
 
@@ -16,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
+from harness.cutter import Cutter  # noqa: E402
 from harness.sealed import fetch_queue, open_item  # noqa: E402
 from harness.stack import DOMAIN, Stack  # noqa: E402
 
@@ -88,6 +92,55 @@ def xmpp_outage(st, token, key, jid):
            "the daemon logs the outage and its reconnects")
 
 
+def stream_cut():
+    """The path to the XMPP server breaks (RST both ways, the server keeps
+    the session): the daemon resumes it with XEP-0198 and what the peer
+    sent meanwhile arrives once."""
+    # Prosody names a resumption only in its debug log.
+    old = os.environ.get("TP_DEBUG")
+    os.environ["TP_DEBUG"] = "1"
+    try:
+        stream_cut_run()
+    finally:
+        if old is None:
+            del os.environ["TP_DEBUG"]
+        else:
+            os.environ["TP_DEBUG"] = old
+
+
+def stream_cut_run():
+    with Stack(daemon=False) as st:
+        tap.on_failure(st.dump_logs)
+        cutter = Cutter(st.ports["prosody"])
+        st.conf_overrides["xmpp.connect_port"] = cutter.port
+        st._write_talkproxy_conf()
+        st.start_daemon()
+        bob = st.peer("bob")
+        token = st.login("alice")
+        jid = st.sessions[token]["jid"]
+        key = st.call("key", {}, token=token)[2]["key"]
+        bob.send_message(jid, "before the cut", id="c0")
+        until(lambda: "before the cut" in (bodies(st, token, key) or []), 10)
+        tap.is_(cutter.cut(), 1, "the relayed XMPP connection is cut")
+        for i in range(3):
+            bob.send_message(jid, "during the cut %d" % i, id="c%d" % (i + 1))
+        t0 = time.time()
+        want = ["before the cut"] + ["during the cut %d" % i for i in range(3)]
+        got = until(lambda: bodies(st, token, key) == want, 30, interval=0.3)
+        tap.ok(got, "the messages sent while the path was broken arrive (%.1f s)"
+               % (time.time() - t0), repr(bodies(st, token, key)))
+        time.sleep(1)
+        tap.is_(bodies(st, token, key), want, "each exactly once")
+        with open(st.path("prosody.log"), errors="replace") as f:
+            text = f.read()
+        tap.ok("mod_smacks session resumed" in text,
+               "the daemon resumed its stream (XEP-0198), the server says")
+        status, _, _ = st.call("message", {"to": BOB, "body": "after the cut"}, token=token)
+        tap.ok(status == 200 and bob.wait_message(lambda m: m["body"] == "after the cut", 10),
+               "alice sends again after the resumption")
+        cutter.close()
+
+
 def main():
     tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
     with Stack() as st:
@@ -98,6 +151,7 @@ def main():
         key = st.call("key", {}, token=token)[2]["key"]
         redis_outage(st, token, key, jid, bob)
         xmpp_outage(st, token, key, jid)
+    stream_cut()
     tap.done()
 
 

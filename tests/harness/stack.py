@@ -605,7 +605,7 @@ http_ports = {{ }}
 https_ports = {{ }}
 
 modules_enabled = {{
-	"roster"; "saslauth"; "tls"; "disco"; "private"; "vcard";
+	"roster"; "saslauth"; "tls"; "disco"; "private"; "vcard"; "smacks";
 	"version"; "uptime"; "time"; "ping"; "posix"; "limits";
 }}
 -- No server-to-server and no HTTP: only c2s on loopback.
