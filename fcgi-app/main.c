@@ -170,8 +170,16 @@ int main(int argc, char **argv)
 
 	if (fcgi_setup(argc, argv, &cfg) == -1)
 		return 1;
-	/* No SA_RESTART: a TERM while waiting in accept() ends the wait, and
-	 * a TERM during a request lets that request finish first. */
+	/*
+	 * No SA_RESTART: a TERM while waiting in accept() ends the wait. During
+	 * a request TERM is blocked instead, because libfcgi does not retry a
+	 * read() or write() a signal interrupts: the answer would be cut short
+	 * (with its 200 already sent). It is delivered once the request is
+	 * finished, and the loop ends.
+	 */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	char *buf = malloc((size_t)cfg.http_max_body + 2);
@@ -179,8 +187,10 @@ int main(int argc, char **argv)
 		log_fatal("cannot set up the FastCGI request");
 	bus = bus_open(&cfg); /* may fail: retried on each request */
 	while (!fcgi_stop && FCGX_Accept_r(&r) == 0) {
+		sigprocmask(SIG_BLOCK, &term, NULL);
 		fcgi_request(&r, &cfg, &bus, buf);
 		FCGX_Finish_r(&r);
+		sigprocmask(SIG_UNBLOCK, &term, NULL);
 	}
 	bus_close(bus);
 	free(buf);
