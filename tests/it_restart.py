@@ -7,7 +7,8 @@ The daemon is stopped with SIGTERM, and separately killed with SIGKILL, with
 sessions logged in; a new daemon (another instance id) adopts them: the
 same tokens work, push registrations and keys are kept, contacts see the
 users online again, and messages sent while no daemon ran reach the queue
-once. Also: the daemon refuses a master key file others may read. Prints
+once. With two daemon instances, the survivor adopts the sessions of the
+one killed. Also: the daemon refuses a master key file others may read. Prints
 TAP.
 """
 
@@ -22,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
 from harness.sealed import open_item, wait_queue  # noqa: E402
-from harness.stack import DOMAIN, Stack, StackError, token_hashes  # noqa: E402
+from harness.stack import (DOMAIN, Proc, Stack, StackError, builddir,  # noqa: E402
+                           token_hashes)
 
 SECRET = "the eagle lands at noon 7f3a"
 
@@ -106,6 +108,35 @@ def restart(st, alice, carol, bob, ep, sig, label):
     tap.ok(status == 200 and got is not None, "%s: alice can send again" % label)
 
 
+def second_daemon_adopts(st, alice, bob, sid):
+    """Two daemons share Redis; the one holding the sessions dies; the
+    other adopts them (its periodic look, every 15 s)."""
+    other = Proc("talkproxyd-b", [os.path.join(builddir(), "talkproxyd"), "-c", st.conf],
+                 st.path("talkproxyd-b.out"))
+    try:
+        deadline = time.time() + 10
+        while int(st.redis("PUBSUB", "NUMSUB", "tp:login")[1]) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        tap.is_(int(st.redis("PUBSUB", "NUMSUB", "tp:login")[1]), 2,
+                "a second daemon instance listens beside the first")
+        time.sleep(2)  # past its first look at start: adoption by the periodic one
+        t0 = time.time()
+        st.stop_daemon(signal.SIGKILL)
+        status = wait_status(st, alice["token"], timeout=25)
+        took = time.time() - t0
+        tap.ok(status == 200 and took < 20,
+               "the first is killed; the second adopts alice's session (%.1f s)" % took)
+        back = online_again(bob, alice["jid"], t0, timeout=10)
+        tap.ok(back is not None, "and bob sees alice online again")
+        status, _, answer = st.call("key", {}, token=alice["token"])
+        tap.is_(answer.get("key"), alice["key"], "with the same key")
+        status, _, _ = st.call("logout", {}, token=alice["token"])
+        tap.ok(status == 200 and st.redis("GET", "tp:session:" + sid) is None,
+               "logout deletes the record")
+    finally:
+        tap.is_(other.stop(), 0, "the second daemon stops cleanly")
+
+
 def login(st, user):
     token = st.login(user)
     status, _, answer = st.call("key", {}, token=token)
@@ -146,9 +177,7 @@ def main():
                "session %s restored" % sid in log,
                "it is not restored; the real one is")
         restart(st, alice, carol, bob, ep, signal.SIGKILL, "SIGKILL")
-        status, _, _ = st.call("logout", {}, token=alice["token"])
-        tap.ok(status == 200 and st.redis("GET", "tp:session:" + sid) is None,
-               "logout deletes the record")
+        second_daemon_adopts(st, alice, bob, sid)
     refuses_open_key()
     tap.done()
 
