@@ -81,6 +81,11 @@ static const struct check_field api_messagequeue_fields[] = {
 	{"ack", CHECK_CURSOR, 0, 48, NULL, 0, NULL},
 	{NULL}};
 
+static const struct check_field api_otr_fields[] = {
+	{"jid", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
+	{"enabled", CHECK_BOOL, 1, 0, NULL, 0, NULL},
+	{NULL}};
+
 static const struct api_call api_calls[] = {
 	{"/v1/login", "POST", API_LOGIN, api_login_fields},
 	{"/v1/logout", "POST", API_SESSION, api_no_fields},
@@ -91,6 +96,7 @@ static const struct api_call api_calls[] = {
 	{"/v1/register", "POST", API_SESSION, api_register_fields},
 	{"/v1/notifications", "POST", API_SESSION, api_notifications_fields},
 	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields},
+	{"/v1/otr", "POST", API_SESSION, api_otr_fields},
 	{"/health", "GET", API_HEALTH, NULL},
 };
 

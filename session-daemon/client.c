@@ -16,6 +16,7 @@
 #define CLIENT_NS_HINTS "urn:xmpp:hints"
 #define CLIENT_NS_NOSAVE "google:nosave"
 #define CLIENT_NS_DELAY "urn:xmpp:delay"
+#define CLIENT_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 /*
  * libstrophe waits in select(): a descriptor at FD_SETSIZE or above
  * corrupts memory (Debian's fortified build aborts). Refuse sockets well
@@ -32,6 +33,7 @@ struct client {
 	int online;
 	int certfail;
 	int limit;
+	int nosave; /* the server advertises google:nosave */
 	struct client *next, *prev;
 };
 
@@ -138,14 +140,17 @@ static int client_sockopt(xmpp_conn_t *conn, void *sock)
 }
 
 /* Adds <name xmlns=ns>text</name> (text may be NULL) under parent. */
-static int client_add_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
-			    const char *name, const char *ns, const char *text)
+/* Adds <name xmlns=ns>text</name> to parent. Returns the child (owned by
+ * parent), or NULL. */
+static xmpp_stanza_t *client_add_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
+				       const char *name, const char *ns,
+				       const char *text)
 {
 	xmpp_stanza_t *el = xmpp_stanza_new(ctx);
-	int r = -1;
+	xmpp_stanza_t *added = NULL;
 
 	if (!el)
-		return -1;
+		return NULL;
 	if (xmpp_stanza_set_name(el, name) != XMPP_EOK ||
 	    (ns && xmpp_stanza_set_ns(el, ns) != XMPP_EOK))
 		goto out;
@@ -157,10 +162,11 @@ static int client_add_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
 		}
 		xmpp_stanza_add_child_ex(el, t, 0);
 	}
-	r = xmpp_stanza_add_child(parent, el) == XMPP_EOK ? 0 : -1;
+	if (xmpp_stanza_add_child(parent, el) == XMPP_EOK)
+		added = el; /* parent holds a reference now */
 out:
 	xmpp_stanza_release(el);
-	return r;
+	return added;
 }
 
 static void client_roster_items(struct client *c, xmpp_stanza_t *query)
@@ -210,6 +216,8 @@ static int client_send_initial_presence(struct client *c)
 	return 0;
 }
 
+static void client_discover_server(struct client *c);
+
 static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
 				   void *ud)
 {
@@ -224,9 +232,51 @@ static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
 		log_warn("roster request of %s failed", xmpp_conn_get_jid(c->conn));
 	/* Presence after the roster, so contacts' answers find their entry. */
 	client_send_initial_presence(c);
+	client_discover_server(c);
 	c->online = 1;
 	c->ev->online(c->ud, xmpp_conn_get_bound_jid(c->conn));
 	return 0;
+}
+
+static int client_on_server_info(xmpp_conn_t *conn, xmpp_stanza_t *st,
+				 void *ud)
+{
+	struct client *c = ud;
+	xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, CLIENT_NS_DISCO_INFO);
+
+	(void)conn;
+	for (xmpp_stanza_t *f = q ? xmpp_stanza_get_children(q) : NULL; f;
+	     f = xmpp_stanza_get_next(f)) {
+		const char *var = xmpp_stanza_get_attribute(f, "var");
+		if (var && strcmp(var, CLIENT_NS_NOSAVE) == 0)
+			c->nosave = 1;
+	}
+	return 0;
+}
+
+/* What the server offers that changes what we send (google:nosave). */
+static void client_discover_server(struct client *c)
+{
+	char id[WIRE_ID_HEX + 1];
+	const char *jid = xmpp_conn_get_jid(c->conn);
+	const char *at = jid ? strchr(jid, '@') : NULL;
+	char domain[JID_MAX + 1];
+	xmpp_stanza_t *iq;
+
+	if (!at)
+		return;
+	snprintf(domain, sizeof(domain), "%.*s", (int)strcspn(at + 1, "/"),
+		 at + 1);
+	seal_random_id(id);
+	iq = xmpp_iq_new(c->cx->ctx, "get", id);
+	if (iq && xmpp_stanza_set_to(iq, domain) == XMPP_EOK &&
+	    client_add_child(c->cx->ctx, iq, "query", CLIENT_NS_DISCO_INFO,
+			     NULL)) {
+		xmpp_id_handler_add(c->conn, client_on_server_info, id, c);
+		xmpp_send(c->conn, iq);
+	}
+	if (iq)
+		xmpp_stanza_release(iq);
 }
 
 static void client_request_roster(struct client *c)
@@ -236,8 +286,8 @@ static void client_request_roster(struct client *c)
 
 	seal_random_id(id);
 	iq = xmpp_iq_new(c->cx->ctx, "get", id);
-	if (!iq || client_add_child(c->cx->ctx, iq, "query", XMPP_NS_ROSTER,
-				    NULL) == -1) {
+	if (!iq ||
+	    !client_add_child(c->cx->ctx, iq, "query", XMPP_NS_ROSTER, NULL)) {
 		xmpp_stanza_release(iq);
 		xmpp_disconnect(c->conn);
 		return;
@@ -494,8 +544,26 @@ int client_is_online(const struct client *c)
 	return c->online;
 }
 
+/* The hints that ask servers and archives not to keep a message. */
+static int client_add_nostore(struct client *c, xmpp_stanza_t *m)
+{
+	xmpp_ctx_t *ctx = c->cx->ctx;
+	xmpp_stanza_t *x;
+
+	if (!client_add_child(ctx, m, "no-store", CLIENT_NS_HINTS, NULL) ||
+	    !client_add_child(ctx, m, "no-permanent-store", CLIENT_NS_HINTS,
+			      NULL))
+		return -1;
+	if (!c->nosave)
+		return 0;
+	x = client_add_child(ctx, m, "x", CLIENT_NS_NOSAVE, NULL);
+	return x && xmpp_stanza_set_attribute(x, "value", "enabled") == XMPP_EOK
+		       ? 0
+		       : -1;
+}
+
 int client_send_message(struct client *c, const char *to, const char *id,
-			const char *body, const char *state)
+			const char *body, const char *state, int nostore)
 {
 	xmpp_ctx_t *ctx = c->cx->ctx;
 	xmpp_stanza_t *m;
@@ -505,8 +573,9 @@ int client_send_message(struct client *c, const char *to, const char *id,
 		return -1;
 	if (body && xmpp_message_set_body(m, body) != XMPP_EOK)
 		goto out;
-	if (state && client_add_child(ctx, m, state, CLIENT_NS_CHATSTATES,
-				      NULL) == -1)
+	if (state && !client_add_child(ctx, m, state, CLIENT_NS_CHATSTATES, NULL))
+		goto out;
+	if (nostore && client_add_nostore(c, m) == -1)
 		goto out;
 	xmpp_send(c->conn, m);
 	r = 0;
@@ -531,10 +600,10 @@ int client_send_presence(struct client *c, const char *show,
 	if (gone && xmpp_stanza_set_type(p, "unavailable") != XMPP_EOK)
 		goto out;
 	if (!gone && !plain &&
-	    client_add_child(ctx, p, "show", NULL, show) == -1)
+	    !client_add_child(ctx, p, "show", NULL, show))
 		goto out;
 	if (status && *status &&
-	    client_add_child(ctx, p, "status", NULL, status) == -1)
+	    !client_add_child(ctx, p, "status", NULL, status))
 		goto out;
 	xmpp_send(c->conn, p);
 	r = 0;

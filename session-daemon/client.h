@@ -72,8 +72,10 @@ void client_free(struct client *c);
 int client_is_online(const struct client *c);
 
 /* Each returns 0, or -1 when the stream is not up or memory ran out. */
+/* nostore: off the record: XEP-0334 no-store hints, and google:nosave when
+ * the server advertises it. */
 int client_send_message(struct client *c, const char *to, const char *id,
-			const char *body, const char *state);
+			const char *body, const char *state, int nostore);
 int client_send_presence(struct client *c, const char *show,
 			 const char *status);
 

@@ -18,6 +18,8 @@
 /* Senders with their own unread count (MPNS secondary tiles). */
 #define INBOX_SENDERS 64
 #define INBOX_TILES 32
+/* Contacts whose conversation is off the record. */
+#define INBOX_OTR 256
 /* Sealed items kept in memory while Redis is down. */
 #define INBOX_PENDING_MAX 200
 /* One messagequeue answer: at most this many items and about this many
@@ -60,6 +62,8 @@ struct inbox {
 	size_t nsenders;
 	struct inbox_pending *pending;
 	size_t npending;
+	char *otr[INBOX_OTR]; /* bare JIDs */
+	size_t notr;
 };
 
 struct inbox *inbox_new(const struct inbox_env *env, const char *sid)
@@ -106,8 +110,38 @@ void inbox_free(struct inbox *ib)
 		ib->pending = p->next;
 		inbox_pending_free(p);
 	}
+	for (size_t i = 0; i < ib->notr; i++)
+		free(ib->otr[i]);
 	seal_wipe(ib->key, sizeof(ib->key));
 	free(ib);
+}
+
+int inbox_otr(const struct inbox *ib, const char *jid)
+{
+	for (size_t i = 0; i < ib->notr; i++)
+		if (strcmp(ib->otr[i], jid) == 0)
+			return 1;
+	return 0;
+}
+
+/* Turns OTR with jid on or off. 0, or -1 when the list is full. */
+static int inbox_set_otr(struct inbox *ib, const char *jid, int on)
+{
+	for (size_t i = 0; i < ib->notr; i++) {
+		if (strcmp(ib->otr[i], jid) != 0)
+			continue;
+		if (!on) {
+			free(ib->otr[i]);
+			ib->otr[i] = ib->otr[--ib->notr];
+		}
+		return 0;
+	}
+	if (!on)
+		return 0;
+	if (ib->notr == INBOX_OTR || !(ib->otr[ib->notr] = strdup(jid)))
+		return -1;
+	ib->notr++;
+	return 0;
 }
 
 /* Gives the URL back in Redis, unless another session took it since. */
@@ -238,7 +272,7 @@ static struct inbox_pending *inbox_prepare(struct inbox *ib,
 		.body = m->body,
 		.state = m->state,
 		.stamp = m->stamp,
-		.otr = m->nostore,
+		.otr = m->nostore || inbox_otr(ib, bare),
 	};
 	struct inbox_pending *p = calloc(1, sizeof(*p));
 	char *text = p ? payload_json(&pm, 0) : NULL;
@@ -250,7 +284,7 @@ static struct inbox_pending *inbox_prepare(struct inbox *ib,
 	if (ok && ib->registered) {
 		p->push_b64 = payload_push(&pm, ib->key);
 		p->title = strdup(name ? name : bare);
-		p->text = strdup(m->nostore ? "(OTR)" : m->body);
+		p->text = strdup(pm.otr ? "(OTR)" : m->body);
 	}
 	if (ok && !(p->from = strdup(bare)))
 		ok = 0;
@@ -494,6 +528,23 @@ int inbox_call_notifications(struct inbox *ib, json_t *req, json_t **answer)
 	return 200;
 }
 
+int inbox_call_otr(struct inbox *ib, json_t *req, json_t **answer)
+{
+	const char *jid = json_string_value(json_object_get(req, "jid"));
+	json_t *enabled = json_object_get(req, "enabled");
+	char bare[JID_MAX + 1];
+
+	if (!jid || jid_bare(jid, bare, sizeof(bare)) == -1)
+		return inbox_fail(answer, 400, "bad_jid", "jid",
+				  "jid is not a JID");
+	if (inbox_set_otr(ib, bare, json_is_true(enabled)) == -1)
+		return inbox_fail(answer, 400, "too_many", "jid",
+				  "off the record with too many contacts");
+	*answer = json_pack("{s:s, s:b}", "jid", bare, "enabled",
+			    inbox_otr(ib, bare));
+	return 200;
+}
+
 /* The client has read up to the cursor: its badges start again. */
 static void inbox_reset_unread(struct inbox *ib)
 {
@@ -592,11 +643,15 @@ json_t *inbox_export(const struct inbox *ib)
 	for (size_t i = 0; senders && i < ib->nsenders; i++)
 		json_object_set_new(senders, ib->senders[i].jid,
 				    json_integer(ib->senders[i].unread));
-	if (key && senders)
-		o = json_pack("{s:s, s:b, s:b, s:b, s:i, s:O}", "key", key,
+	json_t *otr = json_array();
+	for (size_t i = 0; otr && i < ib->notr; i++)
+		json_array_append_new(otr, json_string(ib->otr[i]));
+	if (key && senders && otr)
+		o = json_pack("{s:s, s:b, s:b, s:b, s:i, s:O, s:O}", "key", key,
 			      "toast", ib->toast, "tile", ib->tile,
 			      "secondarytile", ib->secondary_tile, "unread",
-			      ib->unread, "senders", senders);
+			      ib->unread, "senders", senders, "otr", otr);
+	json_decref(otr);
 	if (o && ib->registered &&
 	    json_object_set_new(o, "reg", inbox_export_reg(ib)) == -1) {
 		json_decref(o);
@@ -644,12 +699,14 @@ static int inbox_import_reg(struct inbox *ib, json_t *r)
 int inbox_import(struct inbox *ib, json_t *o)
 {
 	const char *key, *jid;
-	json_t *senders, *reg = NULL, *n;
+	json_t *senders, *reg = NULL, *otr = NULL, *n;
+	size_t i;
 
-	if (json_unpack(o, "{s:s, s:b, s:b, s:b, s:i, s:o, s?:o}", "key", &key,
-			"toast", &ib->toast, "tile", &ib->tile, "secondarytile",
-			&ib->secondary_tile, "unread", &ib->unread, "senders",
-			&senders, "reg", &reg) == -1 ||
+	if (json_unpack(o, "{s:s, s:b, s:b, s:b, s:i, s:o, s?:o, s?:o}", "key",
+			&key, "toast", &ib->toast, "tile", &ib->tile,
+			"secondarytile", &ib->secondary_tile, "unread",
+			&ib->unread, "senders", &senders, "reg", &reg, "otr",
+			&otr) == -1 ||
 	    seal_unbase64(ib->key, sizeof(ib->key), key, SEAL_B64) !=
 		    (long)sizeof(ib->key))
 		return -1;
@@ -661,6 +718,11 @@ int inbox_import(struct inbox *ib, json_t *o)
 		struct inbox_sender *s = &ib->senders[ib->nsenders++];
 		snprintf(s->jid, sizeof(s->jid), "%s", jid);
 		s->unread = (int)json_integer_value(n);
+	}
+	json_array_foreach(otr, i, n)
+	{
+		if (json_is_string(n))
+			inbox_set_otr(ib, json_string_value(n), 1);
 	}
 	return reg ? inbox_import_reg(ib, reg) : 0;
 }

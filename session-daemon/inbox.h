@@ -48,6 +48,9 @@ void inbox_push_gone(struct inbox *ib, const char *url);
 /* Another session registered our URL: forget it without touching Redis. */
 void inbox_push_taken(struct inbox *ib);
 
+/* 1 when the conversation with bare JID jid is off the record. */
+int inbox_otr(const struct inbox *ib, const char *jid);
+
 /*
  * The inbox's part of the session record: the user key, the registration,
  * the notification choices and the unread counts. A new object holding
@@ -68,5 +71,6 @@ int inbox_call_register(struct inbox *ib, json_t *req, json_t **answer,
 			char taken_from[WIRE_ID_HEX + 1]);
 int inbox_call_notifications(struct inbox *ib, json_t *req, json_t **answer);
 int inbox_call_messagequeue(struct inbox *ib, json_t *req, json_t **answer);
+int inbox_call_otr(struct inbox *ib, json_t *req, json_t **answer);
 
 #endif

@@ -632,7 +632,9 @@ static void session_call_message(struct session_req *r, struct session *s)
 			return;
 		}
 	}
-	if (client_send_message(s->client, to, id, body, state) == -1) {
+	char bare[JID_MAX + 1];
+	int otr = jid_bare(to, bare, sizeof(bare)) == 0 && inbox_otr(s->inbox, bare);
+	if (client_send_message(s->client, to, id, body, state, otr) == -1) {
 		session_fail(r, 502, "xmpp_error", "the message was not sent");
 		return;
 	}
@@ -729,6 +731,16 @@ static void session_call_notifications(struct session_req *r,
 	session_answer(r, status, answer);
 }
 
+static void session_call_otr(struct session_req *r, struct session *s)
+{
+	json_t *answer = NULL;
+	int status = inbox_call_otr(s->inbox, r->env.body, &answer);
+
+	if (status == 200)
+		s->dirty = 1;
+	session_answer(r, status, answer);
+}
+
 static void session_call_messagequeue(struct session_req *r,
 				      struct session *s)
 {
@@ -756,6 +768,7 @@ static const struct session_call session_calls[] = {
 	{"register", session_call_register, 1},
 	{"notifications", session_call_notifications, 1},
 	{"messagequeue", session_call_messagequeue, 1},
+	{"otr", session_call_otr, 1},
 };
 
 /* A client request ends the idle timers' effect. */

@@ -97,6 +97,32 @@ def check_duplicates_and_otr(st, token, key, alice_jid, bob, cursor):
     return answer
 
 
+def check_otr(st, token, key, alice_jid, bob):
+    status, _, answer = st.call("otr", {"jid": BOB, "enabled": True}, token=token)
+    tap.ok(status == 200 and answer == {"jid": BOB, "enabled": True},
+           "otr with bob answers what is now in force", repr(answer))
+    st.call("message", {"to": BOB + "/peer", "body": "off the record"}, token=token)
+    got = bob.wait_message(lambda m: m["body"] == "off the record", 10)
+    xml = got["xml"] if got else ""
+    tap.ok("no-store" in xml and "no-permanent-store" in xml and "urn:xmpp:hints" in xml,
+           "alice's message to bob carries the XEP-0334 no-store hints", xml)
+    tap.ok("google:nosave" not in xml,
+           "and no google:nosave, which this server does not advertise")
+    status, answer = fetch_queue(st, token)
+    cursor = answer["cursor"]
+    bob.send_message(alice_jid, "plain but otr", id="o1")
+    answer = wait_queue(st, token, 1, ack=cursor)
+    tap.is_(open_item(key, answer["messages"][-1]).get("otr"), True,
+            "bob's message without a hint is marked otr: alice chose it for bob")
+    status, _, answer = st.call("otr", {"jid": BOB, "enabled": False}, token=token)
+    tap.ok(status == 200 and answer["enabled"] is False, "otr off again")
+    st.call("message", {"to": BOB + "/peer", "body": "on the record"}, token=token)
+    got = bob.wait_message(lambda m: m["body"] == "on the record", 10)
+    tap.ok(got and "no-store" not in got["xml"], "then messages carry no hint")
+    status, answer = fetch_queue(st, token)
+    fetch_queue(st, token, ack=answer["cursor"])
+
+
 def check_tamper(st, key, answer):
     item = base64.b64decode(answer["messages"][0])
     forged = base64.b64encode(item[:-1] + bytes([item[-1] ^ 1])).decode()
@@ -167,6 +193,7 @@ def main():
         cursor = check_ack(st, token, key, jid, bob, cursor)
         answer = check_duplicates_and_otr(st, token, key, jid, bob, cursor)
         check_tamper(st, key, answer)
+        check_otr(st, token, key, jid, bob)
         check_redis_plain(st)
         check_logout(st, token)
     bounded_queue()
