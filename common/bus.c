@@ -702,3 +702,29 @@ long long bus_scan(struct bus *b, long long cursor, const char *match,
 	freeReplyObject(r);
 	return next;
 }
+
+int bus_push_capped(struct bus *b, const char *key, const char *val,
+		    size_t len, long cap)
+{
+	const char *argv[4] = {"LPUSH", key, val, NULL};
+	size_t lens[4] = {5, strlen(key), len, 0};
+	redisReply *r;
+	int ret = 0;
+
+	if (!b->c && bus_connect(b) == -1)
+		return -1;
+	/* Pipelined: the push and the trim in one round trip. */
+	redisAppendCommandArgv(b->c, 3, argv, lens);
+	redisAppendCommand(b->c, "LTRIM %s 0 %ld", key, cap - 1);
+	for (int i = 0; i < 2; i++) {
+		if (redisGetReply(b->c, (void **)&r) != REDIS_OK) {
+			log_error("redis: %s", b->c->errstr);
+			redisFree(b->c);
+			b->c = NULL;
+			return -1;
+		}
+		if (bus_status(r, "LPUSH/LTRIM") == -1)
+			ret = -1;
+	}
+	return ret;
+}

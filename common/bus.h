@@ -77,6 +77,10 @@ int bus_adopt(struct bus *b, const char *key, const char *from,
 long long bus_scan(struct bus *b, long long cursor, const char *match,
 		   void (*fn)(void *ud, const char *key), void *ud);
 
+/* Prepends val to the list key and keeps its newest cap items. 0 or -1. */
+int bus_push_capped(struct bus *b, const char *key, const char *val,
+		    size_t len, long cap);
+
 /* Compare-and-delete: deletes key only while its value is val. 0 or -1. */
 int bus_del_if(struct bus *b, const char *key, const char *val);
 

@@ -38,6 +38,9 @@ _Static_assert(WIRE_TOKEN_B64 == (WIRE_TOKEN_BYTES * 4 + 2) / 3,
 #define WIRE_KEY_QUEUE_PREFIX "tp:queue:" /* + session id -> stream of sealed items */
 #define WIRE_KEY_QDROP_PREFIX "tp:qdrop:" /* + session id -> items dropped */
 #define WIRE_KEY_SEEN_PREFIX "tp:seen:"   /* + session id ":" message digest */
+#define WIRE_KEY_CRASHREPORTS "tp:crashreports" /* list, newest first */
+#define WIRE_CRASHREPORTS_MAX 1000
+#define WIRE_CRASHREPORT_BYTES 16384
 #define WIRE_KEY_PUSH_PREFIX "tp:push:"   /* + digest of a push URL -> session id */
 
 /* How long an unclaimed reply list lives when its handler has gone. */

@@ -86,6 +86,11 @@ static const struct check_field api_otr_fields[] = {
 	{"enabled", CHECK_BOOL, 1, 0, NULL, 0, NULL},
 	{NULL}};
 
+/* Stack traces keep their newlines and tabs (CHECK_TEXT). */
+static const struct check_field api_crashreport_fields[] = {
+	{"exception", CHECK_TEXT, 1, WIRE_CRASHREPORT_BYTES, NULL, 0, NULL},
+	{NULL}};
+
 static const struct api_call api_calls[] = {
 	{"/v1/login", "POST", API_LOGIN, api_login_fields},
 	{"/v1/logout", "POST", API_SESSION, api_no_fields},
@@ -97,6 +102,7 @@ static const struct api_call api_calls[] = {
 	{"/v1/notifications", "POST", API_SESSION, api_notifications_fields},
 	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields},
 	{"/v1/otr", "POST", API_SESSION, api_otr_fields},
+	{"/v1/crashreport", "POST", API_SESSION, api_crashreport_fields},
 	{"/health", "GET", API_HEALTH, NULL},
 };
 

@@ -741,6 +741,33 @@ static void session_call_otr(struct session_req *r, struct session *s)
 	session_answer(r, status, answer);
 }
 
+/* Kept for the admin in a capped list; never logged (it may quote text). */
+static void session_call_crashreport(struct session_req *r, struct session *s)
+{
+	const char *text = json_string_value(json_object_get(r->env.body,
+							     "exception"));
+	char now[32];
+	json_t *o;
+	char *dump;
+
+	if (!text) {
+		session_fail(r, 400, "bad_request", "crashreport needs exception");
+		return;
+	}
+	snprintf(now, sizeof(now), "%lld", (long long)session_now());
+	o = json_pack("{s:s, s:s, s:s}", "time_ms", now, "jid", s->jid,
+		      "exception", text);
+	dump = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!dump || bus_push_capped(r->t->bus, WIRE_KEY_CRASHREPORTS, dump,
+				     strlen(dump), WIRE_CRASHREPORTS_MAX) == -1)
+		session_fail(r, 503, "redis_unavailable", "not stored; try again");
+	else
+		session_reply(r, 200, json_object());
+	free(dump);
+	log_info("session %s: crash report stored", s->sid);
+}
+
 static void session_call_messagequeue(struct session_req *r,
 				      struct session *s)
 {
@@ -769,6 +796,7 @@ static const struct session_call session_calls[] = {
 	{"notifications", session_call_notifications, 1},
 	{"messagequeue", session_call_messagequeue, 1},
 	{"otr", session_call_otr, 1},
+	{"crashreport", session_call_crashreport, 1},
 };
 
 /* A client request ends the idle timers' effect. */

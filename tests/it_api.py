@@ -5,6 +5,7 @@ talkproxy-fcgi, Redis and talkproxyd to a real Prosody, with a real XMPP
 client (bob) on the other side. Prints TAP.
 """
 
+import json
 import os
 import re
 import sys
@@ -333,6 +334,17 @@ BAD_REQUESTS = [
     ("otr with an unknown field answers unknown_field",
      "otr", {"jid": "bob@localhost", "enabled": True, "until": 5}, {}, 400, "unknown_field", "until"),
 
+    ("crashreport without exception answers missing_field exception",
+     "crashreport", {}, {}, 400, "missing_field", "exception"),
+    ("crashreport with a number for exception answers wrong_type exception",
+     "crashreport", {"exception": 500}, {}, 400, "wrong_type", "exception"),
+    ("crashreport over 16384 bytes answers too_long exception",
+     "crashreport", {"exception": "x" * 16385}, {}, 400, "too_long", "exception"),
+    ("crashreport with a NUL escape answers control_char",
+     "crashreport", b'{"exception":"a\\u0000b"}', {}, 400, "control_char", ANY),
+    ("crashreport with an unknown field answers unknown_field",
+     "crashreport", {"exception": "x", "device": "y"}, {}, 400, "unknown_field", "device"),
+
     ("key with a field answers unknown_field",
      "key", {"format": "hex"}, {}, 400, "unknown_field", "format"),
     ("key with broken JSON answers bad_json",
@@ -572,6 +584,21 @@ def test_login_again(st, token, jid):
     return token2
 
 
+def test_crashreport(st, token):
+    trace = "Traceback:\n\tat Foo.bar(Foo.java:42)\n\u00e9t\u00e9"
+    status, _, answer = st.call("crashreport", {"exception": trace}, token=token)
+    tap.is_((status, answer), (200, {}), "crashreport answers 200 {}")
+    first = json.loads(st.redis("LINDEX", "tp:crashreports", 0))
+    tap.ok(first.get("exception") == trace and first.get("jid") == "alice@" + DOMAIN,
+           "the report is kept with its newlines and the user's JID", repr(first))
+    for i in range(1005):
+        st.call("crashreport", {"exception": "report %d" % i}, token=token)
+    tap.is_(st.redis("LLEN", "tp:crashreports"), 1000, "the list keeps the newest 1000")
+    newest = json.loads(st.redis("LINDEX", "tp:crashreports", 0))
+    tap.is_(newest.get("exception"), "report 1004", "newest first")
+    tap.ok("report 1004" not in st.daemon_log(), "reports never reach the log")
+
+
 def test_logout(st, token, token2, jid, bob):
     status, _, answer = st.call("logout", {}, token=token)
     tap.is_((status, answer), (200, {}), "logout answers 200 {}")
@@ -602,6 +629,7 @@ def main():
         test_routes(st, token)
         test_tokens(st, token)
         test_bad_requests(st, token, jid, bob)
+        test_crashreport(st, token)
         token2 = test_login_again(st, token, jid)
         test_logout(st, token, token2, jid, bob)
         tap.done()
