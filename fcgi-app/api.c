@@ -91,6 +91,11 @@ static const struct check_field api_crashreport_fields[] = {
 	{"exception", CHECK_TEXT, 1, WIRE_CRASHREPORT_BYTES, NULL, 0, NULL},
 	{NULL}};
 
+static const struct check_field api_rawiq_fields[] = {
+	{"xml", CHECK_IQ, 1, 16384, NULL, 0, NULL},
+	{"wait", CHECK_BOOL, 0, 0, NULL, 0, NULL},
+	{NULL}};
+
 static const struct api_call api_calls[] = {
 	{"/v1/login", "POST", API_LOGIN, api_login_fields},
 	{"/v1/logout", "POST", API_SESSION, api_no_fields},
@@ -103,6 +108,7 @@ static const struct api_call api_calls[] = {
 	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields},
 	{"/v1/otr", "POST", API_SESSION, api_otr_fields},
 	{"/v1/crashreport", "POST", API_SESSION, api_crashreport_fields},
+	{"/v1/rawiq", "POST", API_SESSION, api_rawiq_fields},
 	{"/health", "GET", API_HEALTH, NULL},
 };
 

@@ -1,6 +1,7 @@
 /* check.c: request body checks driven by the API's field tables (check.h). */
 #include "check.h"
 
+#include <expat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,7 +118,8 @@ static void *check_string(json_t *v, const struct check_field *f,
 	if (len > max)
 		return check_fail(err, 400, "too_long", f->name,
 				  "%s is longer than %zu bytes", f->name, max);
-	if (check_controls(s, len, f->kind == CHECK_TEXT) >= 0)
+	if (check_controls(s, len,
+			   f->kind == CHECK_TEXT || f->kind == CHECK_IQ) >= 0)
 		return check_fail(err, 400, "control_char", f->name,
 				  "%s contains a control character", f->name);
 	if (f->kind == CHECK_ACCOUNT)
@@ -135,6 +137,70 @@ static void *check_string(json_t *v, const struct check_field *f,
 				  "%s is not one of the allowed values",
 				  f->name);
 	return v;
+}
+
+/* What expat saw of a rawiq document. */
+struct check_xml {
+	XML_Parser p;
+	int depth;
+	int root_is_iq;
+	const char *why; /* set: refused */
+};
+
+static void check_xml_start(void *ud, const XML_Char *name,
+			    const XML_Char **attrs)
+{
+	struct check_xml *x = ud;
+	/* Namespaces are resolved: "ns name" or a bare name. */
+	const char *local = strrchr(name, ' ');
+
+	(void)attrs;
+	local = local ? local + 1 : name;
+	if (x->depth++ == 0)
+		x->root_is_iq = strcmp(local, "iq") == 0 &&
+				(local == name ||
+				 strncmp(name, "jabber:client ", 14) == 0);
+}
+
+static void check_xml_end(void *ud, const XML_Char *name)
+{
+	(void)name;
+	((struct check_xml *)ud)->depth--;
+}
+
+/* A DOCTYPE could declare entities that expand without bound: refuse. */
+static void check_xml_doctype(void *ud, const XML_Char *name,
+			      const XML_Char *sysid, const XML_Char *pubid,
+			      int internal)
+{
+	struct check_xml *x = ud;
+
+	(void)name;
+	(void)sysid;
+	(void)pubid;
+	(void)internal;
+	x->why = "a DOCTYPE is not allowed";
+	XML_StopParser(x->p, XML_FALSE);
+}
+
+/* NULL when s is exactly one well-formed <iq/> (expat refuses a second
+ * root element or text after it), else the reason. */
+static const char *check_iq_xml(const char *s, size_t len)
+{
+	struct check_xml x = {0};
+
+	x.p = XML_ParserCreateNS("UTF-8", ' ');
+	if (!x.p)
+		return "out of memory";
+	XML_SetUserData(x.p, &x);
+	XML_SetElementHandler(x.p, check_xml_start, check_xml_end);
+	XML_SetStartDoctypeDeclHandler(x.p, check_xml_doctype);
+	if (XML_Parse(x.p, s, (int)len, XML_TRUE) != XML_STATUS_OK && !x.why)
+		x.why = XML_ErrorString(XML_GetErrorCode(x.p));
+	if (!x.why && !x.root_is_iq)
+		x.why = "the element is not an iq";
+	XML_ParserFree(x.p);
+	return x.why;
 }
 
 static void *check_members(json_t *o, const struct check_field *fields,
@@ -191,6 +257,14 @@ static void *check_field(json_t *v, const struct check_field *f,
 				  "%s must be a string", f->name);
 	if (!check_string(v, f, text_max, err))
 		return NULL;
+	if (f->kind == CHECK_IQ) {
+		const char *why = check_iq_xml(json_string_value(v),
+					       json_string_length(v));
+		if (why)
+			return check_fail(err, 400, "bad_xml", f->name,
+					  "%s is not one well-formed iq: %s",
+					  f->name, why);
+	}
 	if (f->kind == CHECK_CURSOR && !bus_cursor_valid(json_string_value(v)))
 		return check_fail(err, 400, "bad_value", f->name,
 				  "%s is not a cursor this server gave out",

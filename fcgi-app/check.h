@@ -21,7 +21,8 @@ enum check_kind {
 	CHECK_BOOL,
 	CHECK_CURSOR,   /* a queue cursor (bus_cursor_valid) */
 	CHECK_JID_LIST, /* array of at most max bare JIDs */
-	CHECK_OBJECT    /* object checked against sub[]; errors name "f.sub" */
+	CHECK_OBJECT,   /* object checked against sub[]; errors name "f.sub" */
+	CHECK_IQ        /* text that is exactly one well-formed <iq/> element */
 };
 
 struct check_field {

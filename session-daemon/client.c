@@ -611,3 +611,76 @@ out:
 	xmpp_stanza_release(p);
 	return r;
 }
+
+static int client_on_iq_reply(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	const char *type = xmpp_stanza_get_type(st);
+	const char *name = xmpp_stanza_get_name(st);
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)conn;
+	/* Only the answer counts: another stanza reusing the id is not it. */
+	if (!name || strcmp(name, "iq") != 0 || !type ||
+	    (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
+		return 1;
+	if (xmpp_stanza_to_text(st, &text, &len) == XMPP_EOK) {
+		c->ev->iq_reply(c->ud, xmpp_stanza_get_id(st), text);
+		xmpp_free(c->cx->ctx, text);
+	}
+	return 0;
+}
+
+/* Returns NULL when st may be sent as a client's iq, else why not. */
+static const char *client_iq_refusal(xmpp_stanza_t *st)
+{
+	const char *name = xmpp_stanza_get_name(st);
+	const char *type = xmpp_stanza_get_type(st);
+	const char *id = xmpp_stanza_get_id(st);
+
+	if (!name || strcmp(name, "iq") != 0)
+		return "not an iq";
+	if (!type || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0))
+		return "type must be get or set";
+	if (id && (!*id || strlen(id) > CLIENT_IQ_ID_MAX))
+		return "id is empty or too long";
+	if (xmpp_stanza_get_children(st) == NULL)
+		return "an iq get or set needs one child";
+	return NULL;
+}
+
+int client_send_iq(struct client *c, const char *xml, int want_reply,
+		   char id[CLIENT_IQ_ID_MAX + 1], const char **why)
+{
+	xmpp_stanza_t *st;
+
+	if (!c->online)
+		return -1;
+	if (!(st = xmpp_stanza_new_from_string(c->cx->ctx, xml))) {
+		*why = "not well-formed";
+		return -2;
+	}
+	if ((*why = client_iq_refusal(st))) {
+		xmpp_stanza_release(st);
+		return -2;
+	}
+	/* The server stamps our full JID; a client's own from is dropped. */
+	xmpp_stanza_del_attribute(st, "from");
+	if (xmpp_stanza_get_id(st)) {
+		snprintf(id, CLIENT_IQ_ID_MAX + 1, "%s", xmpp_stanza_get_id(st));
+	} else {
+		seal_random_id(id);
+		xmpp_stanza_set_id(st, id);
+	}
+	if (want_reply)
+		xmpp_id_handler_add(c->conn, client_on_iq_reply, id, c);
+	xmpp_send(c->conn, st);
+	xmpp_stanza_release(st);
+	return 0;
+}
+
+void client_forget_iq(struct client *c, const char *id)
+{
+	xmpp_id_handler_delete(c->conn, client_on_iq_reply, id);
+}

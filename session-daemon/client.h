@@ -48,6 +48,8 @@ struct client_events {
 	void (*presence)(void *ud, const char *from,
 			 const struct roster_presence *p);
 	void (*message)(void *ud, const struct client_message *m);
+	/* The reply (result or error) to an iq sent with want_reply. */
+	void (*iq_reply)(void *ud, const char *id, const char *xml);
 };
 
 /* Returns NULL (logged) on failure. */
@@ -78,5 +80,18 @@ int client_send_message(struct client *c, const char *to, const char *id,
 			const char *body, const char *state, int nostore);
 int client_send_presence(struct client *c, const char *show,
 			 const char *status);
+
+#define CLIENT_IQ_ID_MAX 128
+/*
+ * Sends one iq given as XML text (the handler checked it is one well-formed
+ * <iq/>). Its from is dropped, so the server stamps our own; its type must be
+ * get or set. id gets its id: the client's, or a fresh one. With want_reply
+ * the reply arrives as iq_reply(). Returns 0; -1 when the stream is down,
+ * or -2 with *why set when the XML is not a get/set iq we may send.
+ */
+int client_send_iq(struct client *c, const char *xml, int want_reply,
+		   char id[CLIENT_IQ_ID_MAX + 1], const char **why);
+/* Stops waiting for the reply to id. */
+void client_forget_iq(struct client *c, const char *id);
 
 #endif

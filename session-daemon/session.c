@@ -23,6 +23,9 @@
 #define SESSION_TOKENS 8
 /* Logins waiting for the same stream to come up. */
 #define SESSION_WAITERS 4
+/* rawiq calls waiting for their reply, and how long they may. */
+#define SESSION_IQ_WAITERS 8
+#define SESSION_IQ_WAIT_MS 30000
 #define SESSION_BACKOFF_MIN_MS 1000
 #define SESSION_BACKOFF_MAX_MS 60000
 #define SESSION_LEASE_MS 30000
@@ -58,6 +61,14 @@ struct session_waiter {
 	int64_t deadline_ms;
 };
 
+/* A rawiq call waiting for the reply to its iq. */
+struct session_iqwait {
+	char rid[WIRE_ID_HEX + 1];
+	uint8_t rk[SEAL_KEY_BYTES];
+	char id[CLIENT_IQ_ID_MAX + 1];
+	int64_t deadline_ms;
+};
+
 struct session {
 	struct session_table *t;
 	struct session *next;
@@ -73,6 +84,8 @@ struct session {
 	struct inbox *inbox;
 	struct session_waiter waiters[SESSION_WAITERS];
 	size_t nwaiters;
+	struct session_iqwait iqwaits[SESSION_IQ_WAITERS];
+	size_t niqwaits;
 	char th[SESSION_TOKENS][WIRE_TOKEN_HASH_HEX + 1];
 	size_t ntokens;
 	int64_t reconnect_at_ms;
@@ -233,11 +246,32 @@ static int session_save(struct session *s)
 
 /* ---- session life ---- */
 
+/* Answers the rawiq calls still waiting (the stream went, or time ran out). */
+static void session_fail_iqs(struct session *s, int64_t now, int status,
+			     const char *code, const char *message)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < s->niqwaits; i++) {
+		struct session_iqwait *w = &s->iqwaits[i];
+		if (now && w->deadline_ms > now) {
+			s->iqwaits[kept++] = *w;
+			continue;
+		}
+		session_fail_to(s->t, w->rid, w->rk, status, code, message);
+		if (s->client)
+			client_forget_iq(s->client, w->id);
+		seal_wipe(w->rk, sizeof(w->rk));
+	}
+	s->niqwaits = kept;
+}
+
 static void session_end(struct session *s, const char *why)
 {
 	if (s->state == SESSION_DEAD)
 		return;
 	log_info("session %s (%s) ends: %s", s->sid, s->jid, why);
+	session_fail_iqs(s, 0, 503, "session_offline", "the session ended");
 	session_unstore(s);
 	inbox_delete(s->inbox);
 	if (record_delete(s->t->bus, s->sid) == -1)
@@ -357,6 +391,8 @@ static void session_on_offline(void *ud, enum client_error err, int was_online)
 	struct session *s = ud;
 
 	roster_clear_presence(s->roster);
+	session_fail_iqs(s, 0, 503, "session_offline",
+			 "the XMPP stream went down before the reply");
 	if (s->state == SESSION_CLOSING || s->state == SESSION_DEAD) {
 		s->state = SESSION_DEAD;
 		return;
@@ -431,6 +467,22 @@ static void session_on_message(void *ud, const struct client_message *m)
 	s->dirty = 1; /* unread counts */
 }
 
+static void session_on_iq_reply(void *ud, const char *id, const char *xml)
+{
+	struct session *s = ud;
+
+	for (size_t i = 0; i < s->niqwaits; i++) {
+		struct session_iqwait *w = &s->iqwaits[i];
+		if (strcmp(w->id, id) != 0)
+			continue;
+		session_reply_to(s->t, w->rid, w->rk, 200,
+				 json_pack("{s:s, s:s}", "id", id, "xml", xml));
+		seal_wipe(w->rk, sizeof(w->rk));
+		s->iqwaits[i] = s->iqwaits[--s->niqwaits];
+		return;
+	}
+}
+
 static const struct client_events session_events = {
 	.online = session_on_online,
 	.offline = session_on_offline,
@@ -438,6 +490,7 @@ static const struct client_events session_events = {
 	.roster_remove = session_on_roster_remove,
 	.presence = session_on_presence,
 	.message = session_on_message,
+	.iq_reply = session_on_iq_reply,
 };
 
 /* ---- calls ---- */
@@ -768,6 +821,49 @@ static void session_call_crashreport(struct session_req *r, struct session *s)
 	log_info("session %s: crash report stored", s->sid);
 }
 
+static void session_call_rawiq(struct session_req *r, struct session *s)
+{
+	const char *xml = json_string_value(json_object_get(r->env.body, "xml"));
+	int wait = json_is_true(json_object_get(r->env.body, "wait"));
+	char id[CLIENT_IQ_ID_MAX + 1];
+	const char *why = NULL;
+
+	if (!xml) {
+		session_fail(r, 400, "bad_request", "rawiq needs xml");
+		return;
+	}
+	if (s->state != SESSION_ONLINE) {
+		session_fail(r, 503, "session_offline",
+			     "the XMPP stream is reconnecting; try again");
+		return;
+	}
+	if (wait && s->niqwaits == SESSION_IQ_WAITERS) {
+		session_fail(r, 503, "busy", "too many iqs waiting for replies");
+		return;
+	}
+	int sent = client_send_iq(s->client, xml, wait, id, &why);
+	if (sent == -2) {
+		session_reply(r, 400, envelope_error("bad_xml", why, "xml"));
+		return;
+	}
+	if (sent == -1) {
+		session_fail(r, 502, "xmpp_error", "the iq was not sent");
+		return;
+	}
+	if (!wait) {
+		session_reply(r, 200, json_pack("{s:s}", "id", id));
+		return;
+	}
+	struct session_iqwait *w = &s->iqwaits[s->niqwaits++];
+	memcpy(w->rid, r->env.rid, sizeof(w->rid));
+	memcpy(w->rk, r->env.rk, sizeof(w->rk));
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	w->deadline_ms = session_now() + SESSION_IQ_WAIT_MS;
+	if (r->env.deadline_ms < w->deadline_ms)
+		w->deadline_ms = r->env.deadline_ms;
+	r->answered = 1;
+}
+
 static void session_call_messagequeue(struct session_req *r,
 				      struct session *s)
 {
@@ -797,6 +893,7 @@ static const struct session_call session_calls[] = {
 	{"messagequeue", session_call_messagequeue, 1},
 	{"otr", session_call_otr, 1},
 	{"crashreport", session_call_crashreport, 1},
+	{"rawiq", session_call_rawiq, 1},
 };
 
 /* A client request ends the idle timers' effect. */
@@ -893,6 +990,9 @@ static void session_tick_one(struct session *s, int64_t now)
 	} else if (s->state == SESSION_ONLINE) {
 		session_idle(s, now);
 	}
+	if (s->niqwaits)
+		session_fail_iqs(s, now, 504, "timeout",
+				 "no reply to the iq in time");
 	if (s->state != SESSION_DEAD)
 		inbox_tick(s->inbox, session_push_class(s));
 	if (s->dirty && s->state != SESSION_DEAD && s->state != SESSION_CLOSING &&

@@ -345,6 +345,40 @@ BAD_REQUESTS = [
     ("crashreport with an unknown field answers unknown_field",
      "crashreport", {"exception": "x", "device": "y"}, {}, 400, "unknown_field", "device"),
 
+    ("rawiq without xml answers missing_field xml",
+     "rawiq", {"wait": True}, {}, 400, "missing_field", "xml"),
+    ("rawiq with two iqs answers bad_xml",
+     "rawiq", {"xml": "<iq type='get' id='a'><ping xmlns='urn:xmpp:ping'/></iq><iq/>"}, {},
+     400, "bad_xml", "xml"),
+    ("rawiq with a message instead of an iq answers bad_xml",
+     "rawiq", {"xml": "<message to='bob@localhost'><body>x</body></message>"}, {},
+     400, "bad_xml", "xml"),
+    ("rawiq with an unclosed element answers bad_xml",
+     "rawiq", {"xml": "<iq type='get'><ping xmlns='urn:xmpp:ping'/>"}, {}, 400, "bad_xml", "xml"),
+    ("rawiq with text after the iq answers bad_xml",
+     "rawiq", {"xml": "<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>junk"}, {},
+     400, "bad_xml", "xml"),
+    ("rawiq with a DOCTYPE answers bad_xml",
+     "rawiq", {"xml": "<!DOCTYPE iq [<!ENTITY a 'aaaa'>]><iq type='get'>&a;</iq>"}, {},
+     400, "bad_xml", "xml"),
+    ("rawiq with an iq in another namespace answers bad_xml",
+     "rawiq", {"xml": "<iq xmlns='jabber:server' type='get'><ping xmlns='urn:xmpp:ping'/></iq>"},
+     {}, 400, "bad_xml", "xml"),
+    ("rawiq of type result answers bad_xml",
+     "rawiq", {"xml": "<iq type='result' id='r1'/>"}, {}, 400, "bad_xml", "xml"),
+    ("rawiq of type get without a child answers bad_xml",
+     "rawiq", {"xml": "<iq type='get' id='r2'/>"}, {}, 400, "bad_xml", "xml"),
+    ("rawiq with a 200-byte id answers bad_xml",
+     "rawiq", {"xml": "<iq type='get' id='%s'><ping xmlns='urn:xmpp:ping'/></iq>" % ("i" * 200)},
+     {}, 400, "bad_xml", "xml"),
+    ("rawiq with a string for wait answers wrong_type wait",
+     "rawiq", {"xml": "<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>", "wait": "yes"}, {},
+     400, "wrong_type", "wait"),
+    ("rawiq with a bell character in the xml answers control_char",
+     "rawiq", {"xml": "<iq type='get'>\u0007</iq>"}, {}, 400, "control_char", "xml"),
+    ("rawiq over 16384 bytes answers too_long xml",
+     "rawiq", {"xml": "<iq type='get'>" + "x" * 16384 + "</iq>"}, {}, 400, "too_long", "xml"),
+
     ("key with a field answers unknown_field",
      "key", {"format": "hex"}, {}, 400, "unknown_field", "format"),
     ("key with broken JSON answers bad_json",
@@ -599,6 +633,30 @@ def test_crashreport(st, token):
     tap.ok("report 1004" not in st.daemon_log(), "reports never reach the log")
 
 
+def test_rawiq(st, token, jid):
+    iq = "<iq type='get' to='localhost' id='ver-1'><query xmlns='jabber:iq:version'/></iq>"
+    status, _, answer = st.call("rawiq", {"xml": iq, "wait": True}, token=token)
+    reply = answer.get("xml", "") if isinstance(answer, dict) else ""
+    tap.ok(status == 200 and answer.get("id") == "ver-1" and "type=\"result\"" in reply
+           and "jabber:iq:version" in reply and "Prosody" in reply,
+           "rawiq with wait returns the server's version reply", repr(answer))
+    spoof = ("<iq type='get' to='localhost' from='bob@localhost/evil' id='ver-2'>"
+             "<query xmlns='jabber:iq:version'/></iq>")
+    status, _, answer = st.call("rawiq", {"xml": spoof, "wait": True}, token=token)
+    reply = answer.get("xml", "") if isinstance(answer, dict) else ""
+    tap.ok(status == 200 and ("to=\"%s\"" % jid) in reply and "bob@localhost/evil" not in reply,
+           "a from given by the client is dropped: the reply comes to alice", reply)
+    status, _, answer = st.call("rawiq", {"xml": "<iq type='get' to='localhost'>"
+                                          "<query xmlns='urn:example:none'/></iq>",
+                                          "wait": True}, token=token)
+    tap.ok(status == 200 and "type=\"error\"" in answer.get("xml", ""),
+           "an error reply is returned as it came", repr(answer))
+    status, _, answer = st.call("rawiq", {"xml": "<iq type='get' to='localhost'>"
+                                          "<ping xmlns='urn:xmpp:ping'/></iq>"}, token=token)
+    tap.ok(status == 200 and len(answer.get("id", "")) == 32 and "xml" not in answer,
+           "without wait it answers at once with the id it gave the iq", repr(answer))
+
+
 def test_logout(st, token, token2, jid, bob):
     status, _, answer = st.call("logout", {}, token=token)
     tap.is_((status, answer), (200, {}), "logout answers 200 {}")
@@ -630,6 +688,7 @@ def main():
         test_tokens(st, token)
         test_bad_requests(st, token, jid, bob)
         test_crashreport(st, token)
+        test_rawiq(st, token, jid)
         token2 = test_login_again(st, token, jid)
         test_logout(st, token, token2, jid, bob)
         tap.done()

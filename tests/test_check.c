@@ -19,6 +19,7 @@ static const struct check_field fields[] = {
 	{"ack", CHECK_CURSOR, 0, 48, NULL, 0, NULL},
 	{"tiles", CHECK_JID_LIST, 0, 2, NULL, 0, NULL},
 	{"keys", CHECK_OBJECT, 0, 0, NULL, 0, keys},
+	{"xml", CHECK_IQ, 0, 200, NULL, 0, NULL},
 	{NULL}};
 
 static const struct {
@@ -92,6 +93,17 @@ static const struct {
 	 400, "unknown_field", "keys.z"},
 	{"refuses a token inside a nested object", "{\"to\":\"a@b\",\"keys\":{\"p256dh\":\"x\",\"token\":\"t\"}}",
 	 400, "unknown_field", "keys.token"},
+	{"accepts one iq", "{\"to\":\"a@b\",\"xml\":\"<iq type='get'><q xmlns='x'/></iq>\"}", 0, NULL, NULL},
+	{"accepts one iq in jabber:client with newlines",
+	 "{\"to\":\"a@b\",\"xml\":\"<iq xmlns='jabber:client' type='get'>\\n <q/>\\n</iq>\"}", 0, NULL, NULL},
+	{"refuses two iqs", "{\"to\":\"a@b\",\"xml\":\"<iq/><iq/>\"}", 400, "bad_xml", "xml"},
+	{"refuses a presence", "{\"to\":\"a@b\",\"xml\":\"<presence/>\"}", 400, "bad_xml", "xml"},
+	{"refuses an iq of another namespace", "{\"to\":\"a@b\",\"xml\":\"<iq xmlns='y'/>\"}",
+	 400, "bad_xml", "xml"},
+	{"refuses a DOCTYPE", "{\"to\":\"a@b\",\"xml\":\"<!DOCTYPE iq><iq/>\"}", 400, "bad_xml", "xml"},
+	{"refuses an unclosed iq", "{\"to\":\"a@b\",\"xml\":\"<iq>\"}", 400, "bad_xml", "xml"},
+	{"refuses text only", "{\"to\":\"a@b\",\"xml\":\"iq\"}", 400, "bad_xml", "xml"},
+	{"refuses an undeclared prefix", "{\"to\":\"a@b\",\"xml\":\"<p:iq/>\"}", 400, "bad_xml", "xml"},
 	{"refuses an array where an object goes", "{\"to\":\"a@b\",\"keys\":[]}", 400, "wrong_type", "keys"},
 };
 
