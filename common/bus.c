@@ -167,20 +167,24 @@ char *bus_key(char *out, size_t outlen, const char *prefix, const char *id)
 	return out;
 }
 
-/* Runs one command; on a connection failure drops the context so the next
- * call reconnects. Returns the reply (caller frees) or NULL. */
+/* The connection failed: log it, drop the context, and let the next call
+ * reconnect. Returns NULL for the caller to pass on. */
+static redisReply *bus_drop(struct bus *b)
+{
+	log_error("redis: %s", b->c->errstr);
+	b->down_logged = 1;
+	redisFree(b->c);
+	b->c = NULL;
+	return NULL;
+}
+
+/* Runs one command. Returns the reply (caller frees) or NULL. */
 static redisReply *bus_vcmd(struct bus *b, const char *fmt, va_list ap)
 {
 	if (!b->c && bus_connect(b) == -1)
 		return NULL;
 	redisReply *r = redisvCommand(b->c, fmt, ap);
-	if (!r) {
-		log_error("redis: %s", b->c->errstr);
-		b->down_logged = 1;
-		redisFree(b->c);
-		b->c = NULL;
-	}
-	return r;
+	return r ? r : bus_drop(b);
 }
 
 static redisReply *bus_cmd(struct bus *b, const char *fmt, ...)
@@ -202,6 +206,24 @@ static int bus_status(redisReply *r, const char *what)
 		log_error("redis %s: %s", what, r->str);
 	freeReplyObject(r);
 	return ok ? 0 : -1;
+}
+
+/* Reads the n replies of commands appended with redisAppendCommand(), each
+ * only a status. Returns 0, or -1 when one failed or the connection did. */
+static int bus_pipeline(struct bus *b, int n, const char *what)
+{
+	redisReply *r;
+	int ret = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (redisGetReply(b->c, (void **)&r) != REDIS_OK) {
+			bus_drop(b);
+			return -1;
+		}
+		if (bus_status(r, what) == -1)
+			ret = -1;
+	}
+	return ret;
 }
 
 int bus_ping(struct bus *b)
@@ -243,13 +265,7 @@ static redisReply *bus_evalsha(struct bus *b, enum bus_script id, int argc,
 	if (!b->c && bus_connect(b) == -1)
 		return NULL;
 	redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
-	if (!r) {
-		log_error("redis: %s", b->c->errstr);
-		b->down_logged = 1;
-		redisFree(b->c);
-		b->c = NULL;
-	}
-	return r;
+	return r ? r : bus_drop(b);
 }
 
 /*
@@ -363,7 +379,6 @@ int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
 int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len)
 {
 	char key[128];
-	redisReply *r;
 
 	bus_key(key, sizeof(key), WIRE_KEY_REPLY_PREFIX, rid);
 	if (!b->c && bus_connect(b) == -1)
@@ -371,18 +386,7 @@ int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len)
 	/* Pipelined: one round trip for the push and its expiry. */
 	redisAppendCommand(b->c, "LPUSH %s %b", key, msg, len);
 	redisAppendCommand(b->c, "EXPIRE %s %d", key, WIRE_REPLY_TTL_S);
-	int ret = 0;
-	for (int i = 0; i < 2; i++) {
-		if (redisGetReply(b->c, (void **)&r) != REDIS_OK) {
-			log_error("redis reply: %s", b->c->errstr);
-			redisFree(b->c);
-			b->c = NULL;
-			return -1;
-		}
-		if (bus_status(r, "LPUSH/EXPIRE") == -1)
-			ret = -1;
-	}
-	return ret;
+	return bus_pipeline(b, 2, "LPUSH/EXPIRE");
 }
 
 int bus_set(struct bus *b, const char *key, const char *val, size_t len,
@@ -706,25 +710,10 @@ long long bus_scan(struct bus *b, long long cursor, const char *match,
 int bus_push_capped(struct bus *b, const char *key, const char *val,
 		    size_t len, long cap)
 {
-	const char *argv[4] = {"LPUSH", key, val, NULL};
-	size_t lens[4] = {5, strlen(key), len, 0};
-	redisReply *r;
-	int ret = 0;
-
 	if (!b->c && bus_connect(b) == -1)
 		return -1;
 	/* Pipelined: the push and the trim in one round trip. */
-	redisAppendCommandArgv(b->c, 3, argv, lens);
+	redisAppendCommand(b->c, "LPUSH %s %b", key, val, len);
 	redisAppendCommand(b->c, "LTRIM %s 0 %ld", key, cap - 1);
-	for (int i = 0; i < 2; i++) {
-		if (redisGetReply(b->c, (void **)&r) != REDIS_OK) {
-			log_error("redis: %s", b->c->errstr);
-			redisFree(b->c);
-			b->c = NULL;
-			return -1;
-		}
-		if (bus_status(r, "LPUSH/LTRIM") == -1)
-			ret = -1;
-	}
-	return ret;
+	return bus_pipeline(b, 2, "LPUSH/LTRIM");
 }
