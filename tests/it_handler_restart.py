@@ -14,45 +14,20 @@ disruption starts from a settled pool (SETTLE seconds after the last kill).
 """
 
 import os
-import signal
 import sys
-import threading
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.stack import DOMAIN, Stack  # noqa: E402
+from harness.sender import Sender  # noqa: E402
+from harness.stack import DOMAIN, Stack, kill_and_wait, pid_gone  # noqa: E402
 
 ROUNDS = 3
 RESPAWN_TIMEOUT = 10.0
 SETTLE = 3.0
 BOB = "bob@" + DOMAIN
-
-
-def gone(pid):
-    """True once pid has exited (reaped, or a zombie not reaped yet)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def kill(pids):
-    """SIGKILLs pids and waits (bounded) until they are gone."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    for _ in range(500):
-        if all(gone(p) for p in pids) or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    return all(gone(p) for p in pids)
 
 
 def respawned(st, killed, want):
@@ -61,7 +36,7 @@ def respawned(st, killed, want):
     deadline = time.monotonic() + RESPAWN_TIMEOUT
     pids = []
     for _ in range(int(RESPAWN_TIMEOUT / 0.05) + 1):
-        pids = [p for p in st.handler_pids() if not gone(p)]
+        pids = [p for p in st.handler_pids() if not pid_gone(p)]
         if len(pids) >= want and not set(pids) & set(killed):
             return pids
         if time.monotonic() > deadline:
@@ -79,7 +54,7 @@ class Pool:
 
     def kill(self, pids):
         self.last_kill = time.monotonic()
-        return kill(pids)
+        return kill_and_wait(pids, 5)
 
     def settle(self):
         """Waits until SETTLE seconds have passed since the last kill and
@@ -95,42 +70,10 @@ def roster_works(st, token):
     return status == 200 and isinstance(answer, dict) and "contacts" in answer, (status, answer)
 
 
-class Sender(threading.Thread):
-    """A client that keeps sending messages, each with its own id, retrying
-    an id (bounded) until it gets a 2xx, as a phone on a bad network would."""
-
-    def __init__(self, st, token, tag):
-        super().__init__(daemon=True)
-        self.st, self.token, self.tag = st, token, tag
-        self.stop = threading.Event()
-        self.ok = []      # (id, body) answered 2xx
-        self.failed = []  # (id, body) never answered 2xx
-        self.retries = 0
-
-    def run(self):
-        n = 0
-        while not self.stop.is_set() and n < 20000:
-            n += 1
-            msg_id = "%s-%d" % (self.tag, n)
-            body = "storm %s %d %s" % (self.tag, n, uuid.uuid4().hex[:8])
-            for attempt in range(40):
-                try:
-                    status, _, _ = self.st.call("message", {"to": BOB, "body": body,
-                                                            "id": msg_id}, token=self.token)
-                except OSError:
-                    status = 0
-                if 200 <= status < 300:
-                    self.ok.append((msg_id, body))
-                    break
-                self.retries += 1
-                time.sleep(0.1)
-            else:
-                self.failed.append((msg_id, body))
-
-
 def kill_storm(st, bob, token, jid, pool):
     """Every handler killed again and again while a client sends."""
-    senders = [Sender(st, token, "storm%d" % i) for i in range(2)]
+    senders = [Sender(st, token, BOB, tag="storm%d" % i, retry_pause=0.1, limit=20000)
+               for i in range(2)]
     for sender in senders:
         sender.start()
     kills = 0
@@ -145,21 +88,20 @@ def kill_storm(st, bob, token, jid, pool):
         sender.stop.set()
     for sender in senders:
         sender.join(60)
-    ok = [m for sender in senders for m in sender.ok]
-    failed = [m for sender in senders for m in sender.failed]
+    results = [sender.results() for sender in senders]
+    ok = [m for r in results for m in r[0]]
+    failed = [m for r in results for m in r[1]]
     tap.ok(kills == 5 and not any(sender.is_alive() for sender in senders),
            "every handler killed 5 times while two clients kept sending "
-           "(%d messages, %d retries after an error)"
-           % (len(ok), sum(sender.retries for sender in senders)))
+           "(%d messages, %d retries after an error)" % (len(ok), sum(r[2] for r in results)))
     tap.ok(len(ok) >= 10 and not failed,
            "every message got a 2xx in the end", repr(failed[:3]))
-    for sender in senders:
-        for _, body in sender.ok[-1:]:
-            bob.wait_message(lambda m: m["body"] == body, 10)
+    for _, body in [r[0][-1] for r in results if r[0]]:
+        bob.wait_message(lambda m: m["body"] == body, 10)
     time.sleep(1.0)
     got = {}
     for m in bob.messages():
-        if m["body"].startswith("storm ") and m["from"] == jid:
+        if m["body"].startswith("storm") and m["from"] == jid:
             got[m["body"]] = got.get(m["body"], 0) + 1
     wrong = [(i, got.get(b, 0)) for i, b in ok if got.get(b, 0) != 1]
     tap.ok(not wrong, "each of the %d answered messages reached bob exactly once" % len(ok),

@@ -19,69 +19,24 @@ requests do the respawning.
 import os
 import signal
 import sys
-import threading
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.stack import DOMAIN, Stack, pid_gone, wait_until  # noqa: E402
+from harness.sender import Sender  # noqa: E402
+from harness.stack import DOMAIN, Stack, StackError, kill_and_wait, wait_until  # noqa: E402
 from it_handler_sigterm import blocked_in_redis  # noqa: E402
 
 BOB = "bob@" + DOMAIN
 ROUNDS = 6            # each: one kill mid-request, one kill at random
 PAUSE = 0.7           # seconds between kills
-ATTEMPTS = 40         # per message id, before the client gives up on it
 CLIENT_TIMEOUT = 120  # seconds for the whole run of the client
 
 
-class Client(threading.Thread):
-    """Sends messages one after another until told to stop; repeats each
-    id (same body) until a 200 or ATTEMPTS answers."""
-
-    def __init__(self, st, token):
-        super().__init__(daemon=True)
-        self.st, self.token = st, token
-        self.stop = threading.Event()
-        self.sent = []      # (id, body, [status of each attempt])
-        self.lock = threading.Lock()
-
-    def run(self):
-        for n in range(100000):
-            if self.stop.is_set():
-                break
-            msg_id = "kill-%d-%s" % (n, uuid.uuid4().hex[:8])
-            body = "message %d %s" % (n, uuid.uuid4().hex)
-            statuses = []
-            with self.lock:
-                self.sent.append((msg_id, body, statuses))
-            for _ in range(ATTEMPTS):
-                try:
-                    status, _, answer = self.st.call(
-                        "message", {"to": BOB, "body": body, "id": msg_id}, token=self.token)
-                except OSError as e:
-                    status, answer = "error %s" % e.__class__.__name__, None
-                statuses.append(status)
-                if status == 200:
-                    if answer != {"id": msg_id}:
-                        statuses.append("wrong answer %r" % (answer,))
-                    break
-                time.sleep(0.05)
-            time.sleep(0.005)  # a busy client, not a flood
-
-    def answered(self):
-        with self.lock:
-            return len(self.sent)
-
-
 def kill_all(pids):
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_until(lambda: all(pid_gone(p) for p in pids), 5, "killed handlers to go")
+    if not kill_and_wait(pids, 5):
+        raise StackError("killed handlers did not go within 5 s: %r" % pids)
 
 
 def main():
@@ -91,7 +46,7 @@ def main():
         bob = st.peer("bob")
         token = st.login("alice")
         jid = st.sessions[token]["jid"]
-        client = Client(st, token)
+        client = Sender(st, token, BOB, tag="kill", pause=0.005)
         client.start()
         wait_until(lambda: client.answered() >= 3, 10, "the client's first messages")
 

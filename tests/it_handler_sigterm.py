@@ -33,7 +33,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.stack import DOMAIN, Stack, pid_gone, wait_until  # noqa: E402
+from harness.stack import DOMAIN, Stack, children, pid_gone, wait_until  # noqa: E402
 
 BOB = "bob@" + DOMAIN
 EXIT_WITHIN = 1.0     # seconds a handler may take to exit when it may
@@ -157,8 +157,7 @@ def web_readers(st, kind):
     manager too, which does no harm held for a second)."""
     if kind == "lighttpd":
         return [st.procs["lighttpd"].pid]
-    from harness.apache import _children
-    return _children(st.apache.proc.pid)
+    return children(st.apache.proc.pid)
 
 
 def large_answer_mid_write(st, token, bob, kind):

@@ -84,28 +84,11 @@ def _stack_module(st):
     return sys.modules[type(st).__module__]
 
 
-def _children(pid):
-    """Direct children of pid, from /proc/<pid>/task/*/children."""
-    out = []
-    base = "/proc/%d/task" % pid
-    try:
-        tasks = os.listdir(base)
-    except OSError:
-        return []
-    for task in tasks:
-        try:
-            with open("%s/%s/children" % (base, task)) as f:
-                out += [int(p) for p in f.read().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _descendants(pid, depth=4):
+def _descendants(S, pid, depth=4):
     """Every process below pid, at most depth generations down."""
     found, level = [], [pid]
     for _ in range(depth):
-        level = [c for p in level for c in _children(p)]
+        level = [c for p in level for c in S.children(p)]
         if not level:
             break
         found += level
@@ -281,7 +264,7 @@ class Apache:
             return [h.pid] if h and h.alive() else []
         if not self.proc or not self.proc.alive():
             return []
-        return sorted(p for p in set(_descendants(self.proc.pid))
+        return sorted(p for p in set(_descendants(self.S, self.proc.pid))
                       if _argv0(p) == self.binary)
 
     # --- stopping

@@ -196,6 +196,23 @@ class Proc:
         return StackError(text)
 
 
+def children(pid):
+    """Direct children of pid, from /proc/<pid>/task/*/children."""
+    out = []
+    base = "/proc/%d/task" % pid
+    try:
+        tasks = os.listdir(base)
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open("%s/%s/children" % (base, task)) as f:
+                out += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
 def pid_gone(pid):
     """True once pid has exited (gone, or a zombie nobody reaped yet)."""
     try:
@@ -203,6 +220,20 @@ def pid_gone(pid):
             return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def kill_and_wait(pids, timeout):
+    """SIGKILLs pids (ours) and waits, bounded, until they are gone.
+    Returns True when every one is."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while not all(pid_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return all(pid_gone(p) for p in pids)
 
 
 def stop_pid(pid, must_contain, timeout=STOP_TIMEOUT):
@@ -1189,19 +1220,7 @@ class Stack:
         proc = proc or self.procs.get("lighttpd")
         if not proc or not proc.alive():
             return []
-        pids = []
-        base = "/proc/%d/task" % proc.pid
-        try:
-            tasks = os.listdir(base)
-        except OSError:
-            return []
-        for task in tasks:
-            try:
-                with open("%s/%s/children" % (base, task)) as f:
-                    pids += [int(p) for p in f.read().split()]
-            except OSError:
-                pass
-        return sorted(set(pids))
+        return sorted(set(children(proc.pid)))
 
     # --- the API
 

@@ -13,6 +13,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { p256Public } = require('./p256');
 
 let ece;
 try {
@@ -172,19 +173,6 @@ function rawPublic(keyObject) {
 		Buffer.from(jwk.y, 'base64url')]);
 }
 
-function publicFromRaw(raw) {
-	assert.strictEqual(raw.length, 65);
-	assert.strictEqual(raw[0], 4);
-	return crypto.createPublicKey({
-		format: 'jwk',
-		key: {
-			kty: 'EC', crv: 'P-256',
-			x: raw.subarray(1, 33).toString('base64url'),
-			y: raw.subarray(33).toString('base64url'),
-		},
-	});
-}
-
 const B64URL = '[A-Za-z0-9_-]+';
 const HEADER = new RegExp(`^vapid t=(${B64URL})\\.(${B64URL})\\.(${B64URL}), k=(${B64URL})$`);
 
@@ -203,7 +191,7 @@ function checkVapid(label, keyfile, privateKey, endpoint) {
 		Buffer.from(k, 'base64url').equals(rawPublic(crypto.createPublicKey(privateKey))));
 	const sig = Buffer.from(s, 'base64url');
 	const verify = (input) => crypto.verify('sha256', Buffer.from(input),
-		{ key: publicFromRaw(Buffer.from(k, 'base64url')), dsaEncoding: 'ieee-p1363' }, sig);
+		{ key: p256Public(Buffer.from(k, 'base64url')), dsaEncoding: 'ieee-p1363' }, sig);
 	check(`${label}: the ES256 signature verifies with the key from k=`, () => {
 		assert.strictEqual(sig.length, 64);
 		assert.ok(verify(`${h}.${c}`));

@@ -16,6 +16,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const https = require('https');
 const path = require('path');
+const { p256Public } = require('./p256');
 
 let ece;
 try {
@@ -97,25 +98,6 @@ function isUtf8(buf) {
 		return true;
 	} catch (e) {
 		return false;
-	}
-}
-
-// A P-256 public KeyObject from the 65-byte uncompressed point; null when the
-// bytes are not a point on the curve.
-function p256Public(raw) {
-	if (!raw || raw.length !== 65 || raw[0] !== 4)
-		return null;
-	try {
-		return crypto.createPublicKey({
-			format: 'jwk',
-			key: {
-				kty: 'EC', crv: 'P-256',
-				x: raw.subarray(1, 33).toString('base64url'),
-				y: raw.subarray(33).toString('base64url'),
-			},
-		});
-	} catch (e) {
-		return null;
 	}
 }
 
