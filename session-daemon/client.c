@@ -258,17 +258,12 @@ static int client_on_server_info(xmpp_conn_t *conn, xmpp_stanza_t *st,
 static void client_discover_server(struct client *c)
 {
 	char id[WIRE_ID_HEX + 1];
-	const char *jid = xmpp_conn_get_jid(c->conn);
-	const char *at = jid ? strchr(jid, '@') : NULL;
-	char domain[JID_MAX + 1];
-	xmpp_stanza_t *iq;
+	char *domain = xmpp_jid_domain(c->cx->ctx, xmpp_conn_get_jid(c->conn));
+	xmpp_stanza_t *iq = NULL;
 
-	if (!at)
-		return;
-	snprintf(domain, sizeof(domain), "%.*s", (int)strcspn(at + 1, "/"),
-		 at + 1);
 	seal_random_id(id);
-	iq = xmpp_iq_new(c->cx->ctx, "get", id);
+	if (domain)
+		iq = xmpp_iq_new(c->cx->ctx, "get", id);
 	if (iq && xmpp_stanza_set_to(iq, domain) == XMPP_EOK &&
 	    client_add_child(c->cx->ctx, iq, "query", CLIENT_NS_DISCO_INFO,
 			     NULL)) {
@@ -277,6 +272,7 @@ static void client_discover_server(struct client *c)
 	}
 	if (iq)
 		xmpp_stanza_release(iq);
+	xmpp_free(c->cx->ctx, domain);
 }
 
 static void client_request_roster(struct client *c)

@@ -79,12 +79,17 @@ struct inbox *inbox_new(const struct inbox_env *env, const char *sid)
 	return ib;
 }
 
+static void inbox_reg_free(struct inbox_reg *reg)
+{
+	free(reg->url);
+	for (size_t i = 0; i < reg->ntiles; i++)
+		free(reg->tiles[i]);
+	seal_wipe(reg, sizeof(*reg));
+}
+
 static void inbox_reg_clear(struct inbox *ib)
 {
-	free(ib->reg.url);
-	for (size_t i = 0; i < ib->reg.ntiles; i++)
-		free(ib->reg.tiles[i]);
-	seal_wipe(&ib->reg, sizeof(ib->reg));
+	inbox_reg_free(&ib->reg);
 	ib->registered = 0;
 }
 
@@ -486,15 +491,13 @@ int inbox_call_register(struct inbox *ib, json_t *req, json_t **answer,
 		return 200;
 	}
 	if ((r = inbox_parse_reg(ib, req, &reg, answer)) != 0) {
-		struct inbox tmp = {.reg = reg};
-		inbox_reg_clear(&tmp);
+		inbox_reg_free(&reg);
 		return r;
 	}
 	/* The URL is one phone: whoever registered it before loses it. */
 	if (bus_getset(ib->env->bus, reg.url_key, ib->sid, old, sizeof(old)) ==
 	    -1) {
-		struct inbox tmp = {.reg = reg};
-		inbox_reg_clear(&tmp);
+		inbox_reg_free(&reg);
 		return inbox_fail(answer, 503, "redis_unavailable", NULL,
 				  "the registration could not be stored");
 	}

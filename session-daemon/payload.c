@@ -29,16 +29,16 @@ static void payload_now(char out[64])
 		 tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
-/* Length of s cut to at most max bytes, not inside a UTF-8 sequence. */
-static size_t payload_cut(const char *s, size_t max)
+size_t payload_utf8_cut(const char *s, size_t max)
 {
-	size_t n = strlen(s);
+	size_t n = strnlen(s, max + 1);
 
 	if (n <= max)
 		return n;
-	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
-		max--;
-	return max;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
 }
 
 static int payload_set(json_t *o, const char *k, const char *v)
@@ -66,7 +66,7 @@ char *payload_json(const struct payload_msg *m, size_t body_max)
 	       payload_set(o, "time", now) |
 	       json_object_set_new(o, "otr", json_boolean(m->otr));
 	if (m->body) {
-		size_t n = body_max ? payload_cut(m->body, body_max)
+		size_t n = body_max ? payload_utf8_cut(m->body, body_max)
 				    : strlen(m->body);
 		bad |= json_object_set_new(o, "body",
 					   json_stringn(m->body, n));

@@ -28,6 +28,9 @@ struct payload_msg {
 	int otr;              /* the sender asked that it not be stored */
 };
 
+/* Length of s cut to at most max bytes, never inside a UTF-8 sequence. */
+size_t payload_utf8_cut(const char *s, size_t max);
+
 /*
  * The payload as compact JSON text (malloc'd, caller frees), or NULL when
  * memory ran out. body_max, when not 0, cuts the body to at most that many

@@ -24,6 +24,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "payload.h"
 #include "pushaddr.h"
 #include "seal.h"
 
@@ -232,19 +233,6 @@ static const char *push_body_raw(const struct push_task *t, struct push_req *r)
 	return NULL;
 }
 
-/* Bytes of s to keep for at most max, not splitting a UTF-8 sequence. */
-static size_t push_utf8_cut(const char *s, size_t max)
-{
-	size_t n = strnlen(s, max + 1);
-
-	if (n <= max)
-		return n;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	return n;
-}
-
 /*
  * Writes up to max bytes of s escaped for XML text and attribute values.
  * Control characters XML 1.0 forbids become spaces: MPNS would refuse the
@@ -260,7 +248,7 @@ static void push_xml(FILE *f, const char *s, size_t max)
 	_Static_assert(sizeof(special) - 1 == sizeof(entity) / sizeof(*entity),
 		       "one entity per special character");
 	s = s ? s : "";
-	n = push_utf8_cut(s, max);
+	n = payload_utf8_cut(s, max);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		const char *hit = strchr(special, c); /* c is never NUL here */

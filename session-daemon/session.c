@@ -349,8 +349,6 @@ static void session_on_online(void *ud, const char *bound)
 	session_answer_logins(s);
 	if (s->ntokens == 0)
 		session_end(s, "no token could be stored");
-	else if (s->dirty)
-		session_save(s);
 }
 
 static void session_login_failed(struct session *s, enum client_error err)
@@ -736,14 +734,6 @@ static void session_answer(struct session_req *r, int status, json_t *answer)
 		session_reply(r, status, answer);
 }
 
-static void session_call_key(struct session_req *r, struct session *s)
-{
-	json_t *answer = NULL;
-	int status = inbox_call_key(s->inbox, r->env.body, &answer);
-
-	session_answer(r, status, answer);
-}
-
 static struct session *session_by_sid(struct session_table *t,
 				      const char *sid)
 {
@@ -773,33 +763,11 @@ static void session_call_register(struct session_req *r, struct session *s)
 	session_answer(r, status, answer);
 }
 
-static void session_call_notifications(struct session_req *r,
-				       struct session *s)
-{
-	json_t *answer = NULL;
-	int status = inbox_call_notifications(s->inbox, r->env.body, &answer);
-
-	if (status == 200)
-		s->dirty = 1;
-	session_answer(r, status, answer);
-}
-
-static void session_call_otr(struct session_req *r, struct session *s)
-{
-	json_t *answer = NULL;
-	int status = inbox_call_otr(s->inbox, r->env.body, &answer);
-
-	if (status == 200)
-		s->dirty = 1;
-	session_answer(r, status, answer);
-}
-
 /* Kept for the admin in a capped list; never logged (it may quote text). */
 static void session_call_crashreport(struct session_req *r, struct session *s)
 {
 	const char *text = json_string_value(json_object_get(r->env.body,
 							     "exception"));
-	char now[32];
 	json_t *o;
 	char *dump;
 
@@ -807,9 +775,8 @@ static void session_call_crashreport(struct session_req *r, struct session *s)
 		session_fail(r, 400, "bad_request", "crashreport needs exception");
 		return;
 	}
-	snprintf(now, sizeof(now), "%lld", (long long)session_now());
-	o = json_pack("{s:s, s:s, s:s}", "time_ms", now, "jid", s->jid,
-		      "exception", text);
+	o = json_pack("{s:I, s:s, s:s}", "time_ms", (json_int_t)session_now(),
+		      "jid", s->jid, "exception", text);
 	dump = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!dump || bus_push_capped(r->t->bus, WIRE_KEY_CRASHREPORTS, dump,
@@ -864,37 +831,43 @@ static void session_call_rawiq(struct session_req *r, struct session *s)
 	r->answered = 1;
 }
 
-static void session_call_messagequeue(struct session_req *r,
-				      struct session *s)
-{
-	json_t *answer = NULL;
-	int status = inbox_call_messagequeue(s->inbox, r->env.body, &answer);
-
-	if (status == 200)
-		s->dirty = 1; /* an ack resets the unread counts */
-	session_answer(r, status, answer);
-}
+/* Calls the inbox answers by itself: fn gives status and answer. */
+typedef int (*session_inbox_fn)(struct inbox *ib, json_t *req, json_t **answer);
 
 struct session_call {
 	const char *name;
 	void (*fn)(struct session_req *r, struct session *s);
 	int needs_session;
+	session_inbox_fn inbox;
+	int changes_record; /* a 200 means the record must be saved */
 };
 
 static const struct session_call session_calls[] = {
-	{"login", session_call_login, 0},
-	{"logout", session_call_logout, 1},
-	{"message", session_call_message, 1},
-	{"presence", session_call_presence, 1},
-	{"roster", session_call_roster, 1},
-	{"key", session_call_key, 1},
-	{"register", session_call_register, 1},
-	{"notifications", session_call_notifications, 1},
-	{"messagequeue", session_call_messagequeue, 1},
-	{"otr", session_call_otr, 1},
-	{"crashreport", session_call_crashreport, 1},
-	{"rawiq", session_call_rawiq, 1},
+	{"login", session_call_login, 0, NULL, 0},
+	{"logout", session_call_logout, 1, NULL, 0},
+	{"message", session_call_message, 1, NULL, 0},
+	{"presence", session_call_presence, 1, NULL, 0},
+	{"roster", session_call_roster, 1, NULL, 0},
+	{"register", session_call_register, 1, NULL, 0},
+	{"crashreport", session_call_crashreport, 1, NULL, 0},
+	{"rawiq", session_call_rawiq, 1, NULL, 0},
+	{"key", NULL, 1, inbox_call_key, 0},
+	{"notifications", NULL, 1, inbox_call_notifications, 1},
+	/* An ack resets the unread counts. */
+	{"messagequeue", NULL, 1, inbox_call_messagequeue, 1},
+	{"otr", NULL, 1, inbox_call_otr, 1},
 };
+
+static void session_call_inbox(struct session_req *r, struct session *s,
+			       const struct session_call *call)
+{
+	json_t *answer = NULL;
+	int status = call->inbox(s->inbox, r->env.body, &answer);
+
+	if (status == 200 && call->changes_record)
+		s->dirty = 1;
+	session_answer(r, status, answer);
+}
 
 /* A client request ends the idle timers' effect. */
 static void session_touch(struct session *s)
@@ -926,7 +899,10 @@ static void session_dispatch(struct session_req *r)
 		}
 		session_touch(s);
 	}
-	call->fn(r, s);
+	if (call->inbox)
+		session_call_inbox(r, s, call);
+	else
+		call->fn(r, s);
 }
 
 void session_table_handle(struct session_table *t, const char *msg,
