@@ -175,8 +175,19 @@ class Apache:
                 pass
             os.chown(log, -1, self.gid)
             os.chmod(log, 0o660)
-        # The program itself, as www-data will run it.
+        # The program itself, as www-data will run it. The build tree may
+        # sit below a directory closed to others (a fresh clone in a
+        # mktemp -d, say): run a copy placed beside the configuration, as a
+        # shared-hosting install would put it among the site's files.
         if self.kind == "apache-fcgid":
+            copy = st.path("bin", "talkproxy-fcgi")
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
+            shutil.copy2(self.binary, copy)
+            os.chown(os.path.dirname(copy), -1, self.gid)
+            os.chmod(os.path.dirname(copy), 0o750)
+            os.chown(copy, -1, self.gid)
+            os.chmod(copy, 0o750)
+            self.binary = copy
             r = subprocess.run(["setpriv", "--reuid=%d" % self.user.pw_uid,
                                 "--regid=%d" % self.gid, "--clear-groups", "--",
                                 "test", "-x", self.binary],
