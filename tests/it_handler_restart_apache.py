@@ -57,7 +57,18 @@ def main():
             daemon = st.daemon_pid()
             os.kill(daemon, signal.SIGSTOP)
             try:
-                wait_until(lambda: blocked_in_redis(st), 10, "a request waiting for the daemon")
+                # Bounded but generous: once, under a loaded make -j2, no
+                # request was seen waiting within 10 s; say what the client
+                # was doing if it happens again.
+                try:
+                    wait_until(lambda: blocked_in_redis(st), 30,
+                               "a request waiting for the daemon")
+                except Exception:
+                    with client.lock:
+                        last = client.sent[-2:]
+                    tap.diag("client's last messages: %r; handlers %r"
+                             % (last, st.handler_pids()))
+                    raise
                 pids = st.handler_pids()
                 kill_all(pids)
                 held_kills += len(pids)
