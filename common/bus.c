@@ -682,9 +682,25 @@ int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len)
 	return ret;
 }
 
-int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len)
+int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len,
+		long long ttl_s)
 {
+	if (ttl_s > 0)
+		return bus_status(bus_cmd(b, "SET %s %b EX %lld", key, val, len,
+					  ttl_s),
+				  "SET");
 	return bus_status(bus_cmd(b, "SET %s %b", key, val, len), "SET");
+}
+
+int bus_expire(struct bus *b, const char *key, long long ttl_s)
+{
+	redisReply *r = bus_cmd(b, "EXPIRE %s %lld", key, ttl_s);
+
+	if (!r || r->type != REDIS_REPLY_INTEGER)
+		return bus_status(r, "EXPIRE");
+	int exists = r->integer == 1;
+	freeReplyObject(r);
+	return exists;
 }
 
 long long bus_scan(struct bus *b, long long cursor, const char *match,

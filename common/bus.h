@@ -65,7 +65,11 @@ int bus_getset(struct bus *b, const char *key, const char *val, char *old,
 
 /* Binary-safe GET: 1 with a malloc'd *out (caller frees), 0 absent, -1. */
 int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len);
-int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len);
+/* ttl_s 0: kept until deleted. 0 or -1. */
+int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len,
+		long long ttl_s);
+/* EXPIRE: 1 when key exists (its TTL now ttl_s), 0 when absent, -1. */
+int bus_expire(struct bus *b, const char *key, long long ttl_s);
 /* Compare-and-set of an owner key: 1 when key held from ("" = absent) and
  * now holds to, 0 when someone else changed it first, -1 on error. */
 int bus_adopt(struct bus *b, const char *key, const char *from,

@@ -38,6 +38,7 @@ struct config {
 	char xmpp_capath[CONFIG_STR_MAX];       /* default "" */
 	char xmpp_resource[CONFIG_STR_MAX];     /* default resource, default "talkproxy" */
 	int xmpp_connect_timeout_ms;            /* default 20000, 1000..120000 */
+	int xmpp_avatar_max_bytes;              /* default 262144, 1024..1048576 */
 
 	/* [idle] seconds */
 	int idle_away_after;   /* default 900, 1..86400 */

@@ -1,11 +1,13 @@
 /* api.c: the API table and what the handler does with each call (api.h). */
 #include "api.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "avatar.h"
 #include "bus.h"
 #include "check.h"
 #include "config.h"
@@ -18,7 +20,8 @@
 enum api_kind {
 	API_LOGIN,   /* no session yet: any daemon may take it */
 	API_SESSION, /* goes to the daemon that owns the token's session */
-	API_HEALTH   /* answered by the handler itself */
+	API_HEALTH,  /* answered by the handler itself */
+	API_IMAGE    /* path is a prefix; answered by the handler from Redis */
 };
 
 struct api_call {
@@ -26,7 +29,16 @@ struct api_call {
 	const char *method;
 	enum api_kind kind;
 	const struct check_field *fields;
+	/* A rule across fields the table cannot say: 0, or -1 with resp set. */
+	int (*rule)(json_t *body, struct api_response *resp);
+	/* Reworks the daemon's answer (any status) before it goes out. */
+	void (*answer)(const struct config *cfg, const struct api_request *req,
+		       struct api_response *resp);
 };
+
+#define API_IMAGES "/images/"
+/* The longest base64 text of a photo the handler decodes. */
+#define API_PHOTO_B64_MAX (4 * ((AVATAR_MAX_BYTES + 2) / 3))
 
 static const char *const api_shows[] = {"available", "away", "xa",
 					"dnd",	     "chat", "invisible",
@@ -36,9 +48,16 @@ static const char *const api_states[] = {"active",   "composing", "paused",
 
 static const struct check_field api_no_fields[] = {{NULL}};
 
+static const char *const api_mechanisms[] = {"X-OAUTH2", "OAUTHBEARER",
+					     NULL};
+
+/* A password or an OAuth token (api_login_ok). This "token" is the
+ * credential for the XMPP server, not a session token of ours. */
 static const struct check_field api_login_fields[] = {
 	{"jid", CHECK_ACCOUNT, 1, JID_MAX, NULL, 0, NULL},
-	{"password", CHECK_LINE, 1, 1023, NULL, 0, NULL},
+	{"password", CHECK_LINE, 0, 1023, NULL, 0, NULL},
+	{"token", CHECK_LINE, 0, 4096, NULL, 0, NULL},
+	{"mechanism", CHECK_ENUM, 0, 16, api_mechanisms, 0, NULL},
 	{"resource", CHECK_RESOURCE, 0, JID_PART_MAX, NULL, 0, NULL},
 	{NULL}};
 
@@ -96,34 +115,93 @@ static const struct check_field api_rawiq_fields[] = {
 	{"wait", CHECK_BOOL, 0, 0, NULL, 0, NULL},
 	{NULL}};
 
+static const struct check_field api_photo_fields[] = {
+	{"jid", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
+	{NULL}};
+
+static const char *const api_contact_actions[] = {
+	"add", "remove", "approve", "deny", "rename", "regroup", NULL};
+
+static const struct check_field api_group[] = {
+	{"a group", CHECK_LINE, 1, 1023, NULL, 0, NULL},
+	{NULL}};
+
+/* name "" clears the contact's name; which fields an action needs is
+ * api_contact_ok's. */
+static const struct check_field api_contact_fields[] = {
+	{"jid", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
+	{"action", CHECK_ENUM, 1, 16, api_contact_actions, 0, NULL},
+	{"name", CHECK_LINE, 0, 1023, NULL, 1, NULL},
+	{"groups", CHECK_LIST, 0, 32, NULL, 0, api_group},
+	{NULL}};
+
+static int api_login_ok(json_t *body, struct api_response *resp);
+static int api_message_ok(json_t *body, struct api_response *resp);
+static int api_contact_ok(json_t *body, struct api_response *resp);
+static void api_login_answer(const struct config *cfg,
+			     const struct api_request *req,
+			     struct api_response *resp);
+static void api_photo_answer(const struct config *cfg,
+			     const struct api_request *req,
+			     struct api_response *resp);
+
 static const struct api_call api_calls[] = {
-	{"/v1/login", "POST", API_LOGIN, api_login_fields},
-	{"/v1/logout", "POST", API_SESSION, api_no_fields},
-	{"/v1/message", "POST", API_SESSION, api_message_fields},
-	{"/v1/presence", "POST", API_SESSION, api_presence_fields},
-	{"/v1/roster", "POST", API_SESSION, api_no_fields},
-	{"/v1/key", "POST", API_SESSION, api_no_fields},
-	{"/v1/register", "POST", API_SESSION, api_register_fields},
-	{"/v1/notifications", "POST", API_SESSION, api_notifications_fields},
-	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields},
-	{"/v1/otr", "POST", API_SESSION, api_otr_fields},
-	{"/v1/crashreport", "POST", API_SESSION, api_crashreport_fields},
-	{"/v1/rawiq", "POST", API_SESSION, api_rawiq_fields},
-	{"/health", "GET", API_HEALTH, NULL},
+	{"/v1/login", "POST", API_LOGIN, api_login_fields, api_login_ok,
+	 api_login_answer},
+	{"/v1/logout", "POST", API_SESSION, api_no_fields, NULL, NULL},
+	{"/v1/message", "POST", API_SESSION, api_message_fields, api_message_ok,
+	 NULL},
+	{"/v1/presence", "POST", API_SESSION, api_presence_fields, NULL, NULL},
+	{"/v1/roster", "POST", API_SESSION, api_no_fields, NULL, NULL},
+	{"/v1/key", "POST", API_SESSION, api_no_fields, NULL, NULL},
+	{"/v1/register", "POST", API_SESSION, api_register_fields, NULL, NULL},
+	{"/v1/notifications", "POST", API_SESSION, api_notifications_fields,
+	 NULL, NULL},
+	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields, NULL,
+	 NULL},
+	{"/v1/otr", "POST", API_SESSION, api_otr_fields, NULL, NULL},
+	{"/v1/crashreport", "POST", API_SESSION, api_crashreport_fields, NULL,
+	 NULL},
+	{"/v1/rawiq", "POST", API_SESSION, api_rawiq_fields, NULL, NULL},
+	{"/v1/photo", "POST", API_SESSION, api_photo_fields, NULL,
+	 api_photo_answer},
+	{"/v1/jingle", "POST", API_SESSION, api_no_fields, NULL, NULL},
+	{"/v1/contact", "POST", API_SESSION, api_contact_fields, api_contact_ok,
+	 NULL},
+	{"/health", "GET", API_HEALTH, NULL, NULL, NULL},
+	{API_IMAGES, "GET", API_IMAGE, NULL, NULL, NULL},
 };
 
 void api_response_clear(struct api_response *resp)
 {
 	json_decref(resp->body);
+	free(resp->data);
 	resp->body = NULL;
+	resp->data = NULL;
+	resp->data_len = 0;
+	resp->type = NULL;
+	resp->cache_control = NULL;
 }
 
+/* Replaces whatever resp held by an error: errors are always JSON. */
 static void api_error(struct api_response *resp, int status, const char *code,
 		      const char *field, const char *message)
 {
-	json_decref(resp->body);
+	api_response_clear(resp);
 	resp->status = status;
 	resp->body = envelope_error(code, message, field);
+}
+
+/* Replaces whatever resp held by the bytes data (taken over). */
+static void api_bytes_take(struct api_response *resp, const char *type,
+			   uint8_t *data, size_t len, const char *cache_control)
+{
+	api_response_clear(resp);
+	resp->status = 200;
+	resp->type = type;
+	resp->data = data;
+	resp->data_len = len;
+	resp->cache_control = cache_control;
 }
 
 const struct api_call *api_route(const char *path, const char *method,
@@ -131,7 +209,10 @@ const struct api_call *api_route(const char *path, const char *method,
 {
 	for (size_t i = 0; i < sizeof(api_calls) / sizeof(api_calls[0]); i++) {
 		const struct api_call *c = &api_calls[i];
-		if (strcmp(path, c->path) != 0)
+		int hit = c->kind == API_IMAGE
+				  ? strncmp(path, c->path, strlen(c->path)) == 0
+				  : strcmp(path, c->path) == 0;
+		if (!hit)
 			continue;
 		if (strcmp(method, c->method) == 0)
 			return c;
@@ -156,10 +237,15 @@ static int api_is_json(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+int api_takes_body(const struct api_call *call)
+{
+	return call->kind == API_LOGIN || call->kind == API_SESSION;
+}
+
 int api_precheck(const struct api_call *call, const struct config *cfg,
 		 const struct api_request *req, struct api_response *resp)
 {
-	if (call->kind == API_HEALTH)
+	if (!api_takes_body(call))
 		return 0;
 	if (req->content_length > cfg->http_max_body) {
 		api_error(resp, 413, "body_too_large", NULL,
@@ -326,8 +412,78 @@ static void api_forward(const struct api_call *call, const struct config *cfg,
 	if (api_send(call, b, env, resp) == -1)
 		return;
 	api_wait(b, env, timeout, resp);
-	if (call->kind == API_LOGIN && resp->status == 200 && resp->body)
+	if (call->answer)
+		call->answer(cfg, req, resp);
+}
+
+static void api_login_answer(const struct config *cfg,
+			     const struct api_request *req,
+			     struct api_response *resp)
+{
+	if (resp->status == 200 && resp->body)
 		json_object_set_new(resp->body, "url", api_base_url(cfg, req));
+}
+
+/*
+ * The photo crosses the bus as base64 in JSON; the client gets the bytes.
+ * They are served only as what they are (sniffed), and only when that is
+ * what the daemon named: a vCard may claim anything.
+ */
+static void api_photo_answer(const struct config *cfg,
+			     const struct api_request *req,
+			     struct api_response *resp)
+{
+	const char *type = NULL, *b64 = NULL, *sniffed = NULL;
+	uint8_t *data = NULL;
+	size_t cap;
+	long n = -1;
+
+	(void)cfg;
+	(void)req;
+	if (resp->status != 200)
+		return; /* errors pass through as the daemon wrote them */
+	if (json_unpack(resp->body, "{s:s, s:s}", "type", &type, "data",
+			&b64) == 0 &&
+	    strlen(b64) <= API_PHOTO_B64_MAX) {
+		cap = strlen(b64) / 4 * 3 + 3;
+		if (!(data = malloc(cap))) {
+			api_error(resp, 503, "overloaded", NULL,
+				  "out of memory");
+			return;
+		}
+		n = seal_unbase64(data, cap, b64, SEAL_B64);
+	}
+	if (n > 0)
+		sniffed = avatar_sniff(data, (size_t)n);
+	if (!sniffed || strcmp(sniffed, type) != 0) {
+		free(data);
+		log_error("photo: the daemon's answer is not an image of the "
+			  "type it names");
+		api_error(resp, 502, "bad_reply", NULL,
+			  "the session daemon answered nonsense");
+		return;
+	}
+	api_bytes_take(resp, sniffed, data, (size_t)n, "private, no-store");
+}
+
+/* Exactly one credential; a mechanism only names how a token is used. */
+static int api_login_ok(json_t *body, struct api_response *resp)
+{
+	int password = json_object_get(body, "password") != NULL;
+	int token = json_object_get(body, "token") != NULL;
+
+	if (password && token)
+		api_error(resp, 400, "conflicting_fields", "token",
+			  "log in with a password or a token, not both");
+	else if (!password && !token)
+		api_error(resp, 400, "missing_field", "password",
+			  "login needs a password or a token");
+	else if (!token && json_object_get(body, "mechanism"))
+		api_error(resp, 400, "unexpected_field", "mechanism",
+			  "a mechanism goes with a token, not a password");
+	else
+		return 0;
+	return -1;
 }
 
 /* A message needs something to say: a body, a chat state, or both. */
@@ -338,6 +494,87 @@ static int api_message_ok(json_t *body, struct api_response *resp)
 	api_error(resp, 400, "missing_field", "body",
 		  "a message needs a body or a state");
 	return -1;
+}
+
+/* rename and regroup change one thing, which must be there; the other
+ * actions take what they are given (add: an optional name and groups). */
+static int api_contact_ok(json_t *body, struct api_response *resp)
+{
+	/* Never NULL: the table makes action a required enum. */
+	const char *action = json_string_value(json_object_get(body, "action"));
+
+	if (strcmp(action, "rename") == 0 && !json_object_get(body, "name")) {
+		api_error(resp, 400, "missing_field", "name",
+			  "rename needs a name (\"\" clears it)");
+		return -1;
+	}
+	if (strcmp(action, "regroup") == 0 &&
+	    !json_object_get(body, "groups")) {
+		api_error(resp, 400, "missing_field", "groups",
+			  "regroup needs groups ([] removes every group)");
+		return -1;
+	}
+	return 0;
+}
+
+/* The 1x1 PNG for hashes the cache does not hold (copied: resp owns data). */
+static void api_placeholder(struct api_response *resp)
+{
+	uint8_t *data = malloc(avatar_placeholder_len);
+
+	if (!data) {
+		api_error(resp, 503, "overloaded", NULL, "out of memory");
+		return;
+	}
+	memcpy(data, avatar_placeholder, avatar_placeholder_len);
+	api_bytes_take(resp, "image/png", data, avatar_placeholder_len,
+		       "public, max-age=300");
+}
+
+/*
+ * GET {base}/images/<sha1>: a cached avatar, straight from Redis. The hash
+ * is the only key to the image (avatar.h), so it is never logged. Unknown
+ * hashes get the placeholder, briefly cached: the daemon may fetch the
+ * image soon.
+ */
+static void api_image(const struct config *cfg, struct bus **bus,
+		      const struct api_request *req, struct api_response *resp)
+{
+	const char *rest = req->path + strlen(API_IMAGES);
+	char hex[AVATAR_HASH_HEX + 1], key[AVATAR_KEY_MAX];
+	struct bus *b = NULL;
+	void *blob = NULL;
+	size_t len = 0, dlen = 0;
+	uint8_t *data = NULL;
+	const char *type = NULL;
+	int found = -1;
+
+	if (avatar_hash_parse(rest, strlen(rest), hex) == -1) {
+		api_error(resp, 400, "bad_hash", NULL,
+			  "an image is named by the 40 hex digits of its "
+			  "SHA-1");
+		return;
+	}
+	avatar_redis_key(hex, key);
+	if ((b = api_bus(cfg, bus)))
+		found = bus_get_bin(b, key, &blob, &len);
+	if (found == -1) {
+		api_error(resp, 503, "redis_unavailable", NULL,
+			  "the image cache is unavailable; try again shortly");
+		return;
+	}
+	if (found == 1 &&
+	    avatar_open(hex, blob, len, &data, &dlen, &type) == 0) {
+		free(blob);
+		api_bytes_take(resp, type, data, dlen,
+			       "public, max-age=604800, immutable");
+		return;
+	}
+	if (found == 1)
+		log_warn("avatar %s does not open: answering the placeholder",
+			 key);
+	free(blob);
+	api_placeholder(resp);
 }
 
 void api_handle(const struct api_call *call, const struct config *cfg,
@@ -352,6 +589,10 @@ void api_handle(const struct api_call *call, const struct config *cfg,
 		api_health(cfg, bus, resp);
 		return;
 	}
+	if (call->kind == API_IMAGE) {
+		api_image(cfg, bus, req, resp);
+		return;
+	}
 	envelope_init(&env);
 	env.body = check_body(req->body, req->body_len, call->fields,
 			      (size_t)cfg->http_max_message, &cerr);
@@ -363,14 +604,7 @@ void api_handle(const struct api_call *call, const struct config *cfg,
 	if (call->kind == API_SESSION &&
 	    api_token_hash(req, env.body, env.th, resp) == -1)
 		goto out;
-	/* Token login (SASL X-OAUTH2/OAUTHBEARER) is not offered yet. */
-	if (call->kind == API_LOGIN && json_object_get(env.body, "token")) {
-		api_error(resp, 400, "unknown_field", "token",
-			  "login takes a password");
-		goto out;
-	}
-	if (strcmp(call->path, "/v1/message") == 0 &&
-	    api_message_ok(env.body, resp) == -1)
+	if (call->rule && call->rule(env.body, resp) == -1)
 		goto out;
 	if (!(b = api_bus(cfg, bus))) {
 		api_error(resp, 503, "redis_unavailable", NULL,

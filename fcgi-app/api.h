@@ -1,14 +1,16 @@
 /*
  * api.h: the JSON API as one table: each call's path, method, whether it
- * needs a session, and its fields. Routing, body checks, authentication and
- * forwarding to the daemon all come from that table. Knows nothing of
- * FastCGI: main.c turns a FastCGI request into a struct api_request.
+ * needs a session, its fields, and any rule across fields or rework of the
+ * daemon's answer. Routing, body checks, authentication and forwarding to
+ * the daemon all come from that table. Knows nothing of FastCGI: main.c
+ * turns a FastCGI request into a struct api_request.
  */
 #ifndef TALKPROXY_API_H
 #define TALKPROXY_API_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct bus;
@@ -27,12 +29,22 @@ struct api_request {
 	size_t body_len;
 };
 
+/*
+ * A JSON answer (body), or, when type is set, raw bytes (images): data is
+ * then owned and body NULL. Binary answers always go out with nosniff and
+ * a CSP that forbids everything, as they come from other people.
+ */
 struct api_response {
 	int status;
 	json_t *body;      /* owned */
 	const char *allow; /* Allow header for 405, static */
+	const char *type;  /* Content-Type of data, static; NULL: JSON */
+	uint8_t *data;     /* owned */
+	size_t data_len;
+	const char *cache_control; /* static; for data only */
 };
 
+/* Frees what resp owns; it may be reused as a zeroed response after. */
 void api_response_clear(struct api_response *resp);
 
 /*
@@ -41,6 +53,10 @@ void api_response_clear(struct api_response *resp);
  */
 const struct api_call *api_route(const char *path, const char *method,
 				 struct api_response *resp);
+
+/* 1 when the call takes a request body (POST), 0 for the GET resources,
+ * whose body, if any, is never read. */
+int api_takes_body(const struct api_call *call);
 
 /*
  * Checks what can be checked before the body is read: content type and

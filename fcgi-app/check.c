@@ -235,8 +235,40 @@ static void *check_list(json_t *v, const struct check_field *f,
 }
 
 static void *check_field(json_t *v, const struct check_field *f,
+			 size_t text_max, struct check_error *err);
+
+/* A list of items of one kind (sub[0]); a failure names the list and, in
+ * the message, the item's index. */
+static void *check_items(json_t *v, const struct check_field *f,
 			 size_t text_max, struct check_error *err)
 {
+	char why[sizeof(err->message)];
+	json_t *item;
+	size_t i;
+
+	if (!json_is_array(v))
+		return check_fail(err, 400, "wrong_type", f->name,
+				  "%s must be an array", f->name);
+	if (json_array_size(v) > f->max)
+		return check_fail(err, 400, "too_long", f->name,
+				  "%s has more than %zu entries", f->name,
+				  f->max);
+	json_array_foreach(v, i, item)
+	{
+		if (check_field(item, f->sub, text_max, err))
+			continue;
+		memcpy(why, err->message, sizeof(why));
+		return check_fail(err, err->status, err->code, f->name,
+				  "%s[%zu]: %.150s", f->name, i, why);
+	}
+	return v;
+}
+
+static void *check_field(json_t *v, const struct check_field *f,
+			 size_t text_max, struct check_error *err)
+{
+	if (f->kind == CHECK_LIST)
+		return check_items(v, f, text_max, err);
 	if (f->kind == CHECK_BOOL) {
 		if (!json_is_boolean(v))
 			return check_fail(err, 400, "wrong_type", f->name,
@@ -303,9 +335,9 @@ static void *check_members(json_t *o, const struct check_field *fields,
 
 	json_object_foreach(o, k, v)
 	{
-		if (!prefix && strcmp(k, "token") == 0)
-			continue; /* checked by the caller */
 		const struct check_field *f = check_lookup(fields, k);
+		if (!f && !prefix && strcmp(k, "token") == 0)
+			continue; /* the session token: checked by the caller */
 		if (!f)
 			return check_fail(err, 400, "unknown_field",
 					  check_name(err, prefix, k),

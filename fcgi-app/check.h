@@ -21,6 +21,8 @@ enum check_kind {
 	CHECK_BOOL,
 	CHECK_CURSOR,   /* a queue cursor (bus_cursor_valid) */
 	CHECK_JID_LIST, /* array of at most max bare JIDs */
+	CHECK_LIST,     /* array of at most max items, each checked against
+			   sub[0]; errors name the list */
 	CHECK_OBJECT,   /* object checked against sub[]; errors name "f.sub" */
 	CHECK_IQ        /* text that is exactly one well-formed <iq/> element */
 };
@@ -32,7 +34,7 @@ struct check_field {
 	size_t max;                 /* bytes; 0 = the caller's text limit */
 	const char *const *values;  /* CHECK_ENUM: NULL-terminated */
 	int allow_empty;
-	const struct check_field *sub; /* CHECK_OBJECT */
+	const struct check_field *sub; /* CHECK_OBJECT; CHECK_LIST: the item */
 };
 
 struct check_error {
@@ -46,8 +48,9 @@ struct check_error {
 /*
  * Parses and checks body against fields (terminated by a {NULL} row); the
  * member "token" is always allowed (the original protocol's way to send
- * the session token). text_max caps fields whose max is 0. Returns the
- * object (new reference, caller decrefs), or NULL with err filled in.
+ * the session token) unless fields has a row for it, which then checks it.
+ * text_max caps fields whose max is 0. Returns the object (new reference,
+ * caller decrefs), or NULL with err filled in.
  */
 json_t *check_body(const char *body, size_t len,
 		   const struct check_field *fields, size_t text_max,

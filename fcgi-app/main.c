@@ -1,8 +1,9 @@
 /*
  * main.c: talkproxy-fcgi, the FastCGI responder. The only file that knows
  * libfcgi: it turns each FastCGI request into a struct api_request, reads
- * the body under the size cap, and writes the JSON answer. Stateless: every
- * request stands alone, so the web server may kill or restart it any time.
+ * the body under the size cap, and writes the answer (JSON, or an image's
+ * bytes). Stateless: every request stands alone, so the web server may kill
+ * or restart it any time.
  */
 #include <errno.h>
 #include <fcgiapp.h>
@@ -48,18 +49,47 @@ static const char *fcgi_reason(int status)
 	}
 }
 
-static void fcgi_write(FCGX_Request *r, const struct api_response *resp)
+/*
+ * Bytes that came from other people (contacts' photos): a browser must
+ * take them for the image type we sniffed and nothing else, and run
+ * nothing in them even when opened directly.
+ */
+static void fcgi_write_bytes(FCGX_Request *r, const struct api_response *resp)
+{
+	char head[512];
+
+	snprintf(head, sizeof(head),
+		 "Content-Type: %s\r\n"
+		 "Content-Length: %zu\r\n"
+		 "X-Content-Type-Options: nosniff\r\n"
+		 "Content-Security-Policy: default-src 'none'\r\n"
+		 "Cache-Control: %s\r\n\r\n",
+		 resp->type, resp->data_len,
+		 resp->cache_control ? resp->cache_control : "no-store");
+	FCGX_PutS(head, r->out);
+	FCGX_PutStr((const char *)resp->data, (int)resp->data_len, r->out);
+}
+
+static void fcgi_write_json(FCGX_Request *r, const struct api_response *resp)
 {
 	char *text = resp->body ? json_dumps(resp->body, JSON_COMPACT) : NULL;
 
-	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
-		     fcgi_reason(resp->status));
-	if (resp->allow)
-		FCGX_FPrintF(r->out, "Allow: %s\r\n", resp->allow);
 	FCGX_FPrintF(r->out, "Content-Type: application/json\r\n"
 			     "Cache-Control: no-store\r\n\r\n%s\n",
 		     text ? text : "{}");
 	free(text);
+}
+
+static void fcgi_write(FCGX_Request *r, const struct api_response *resp)
+{
+	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
+		     fcgi_reason(resp->status));
+	if (resp->allow)
+		FCGX_FPrintF(r->out, "Allow: %s\r\n", resp->allow);
+	if (resp->type)
+		fcgi_write_bytes(r, resp);
+	else
+		fcgi_write_json(r, resp);
 }
 
 /*
@@ -76,6 +106,25 @@ static long fcgi_read_body(FCGX_Request *r, char *buf, long max)
 	       (got = FCGX_GetStr(buf + n, (int)(max + 1 - n), r->in)) > 0)
 		n += got;
 	return n > max ? -1 : n;
+}
+
+/* Reads the body into buf as req's body; 0, or -1 with a 413 in resp. */
+static int fcgi_body(FCGX_Request *r, const struct config *cfg, char *buf,
+		     struct api_request *req, struct api_response *resp)
+{
+	long n = fcgi_read_body(r, buf, cfg->http_max_body);
+
+	if (n < 0) {
+		resp->status = 413;
+		resp->body = envelope_error(
+			"body_too_large",
+			"the request body is larger than this server takes", NULL);
+		return -1;
+	}
+	buf[n] = '\0';
+	req->body = buf;
+	req->body_len = (size_t)n;
+	return 0;
 }
 
 static const char *fcgi_param(FCGX_Request *r, const char *name)
@@ -116,23 +165,13 @@ static void fcgi_request(FCGX_Request *r, const struct config *cfg,
 	req.remote_addr = fcgi_param(r, "REMOTE_ADDR");
 	req.host = fcgi_param(r, "HTTP_HOST");
 	req.scheme = https && strcmp(https, "on") == 0 ? "https" : "http";
-	req.body = buf;
+	req.body = "";
 	const struct api_call *call = api_route(path, req.method ? req.method : "",
 						&resp);
-	if (call && api_precheck(call, cfg, &req, &resp) == 0) {
-		long n = fcgi_read_body(r, buf, cfg->http_max_body);
-		if (n < 0) {
-			resp.status = 413;
-			resp.body = envelope_error(
-				"body_too_large",
-				"the request body is larger than this server takes",
-				NULL);
-		} else {
-			buf[n] = '\0';
-			req.body_len = (size_t)n;
-			api_handle(call, cfg, bus, &req, &resp);
-		}
-	}
+	/* A GET resource's body is never read: it would only cost time. */
+	if (call && api_precheck(call, cfg, &req, &resp) == 0 &&
+	    (!api_takes_body(call) || fcgi_body(r, cfg, buf, &req, &resp) == 0))
+		api_handle(call, cfg, bus, &req, &resp);
 	fcgi_write(r, &resp);
 	api_response_clear(&resp);
 }

@@ -3,12 +3,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <strophe.h>
 
 #include "config.h"
 #include "jid.h"
 #include "log.h"
 #include "roster.h"
+#include "sasl.h"
 #include "seal.h"
 
 #define CLIENT_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
@@ -17,6 +19,13 @@
 #define CLIENT_NS_NOSAVE "google:nosave"
 #define CLIENT_NS_DELAY "urn:xmpp:delay"
 #define CLIENT_NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define CLIENT_NS_RECEIPTS "urn:xmpp:receipts"
+#define CLIENT_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define CLIENT_NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define CLIENT_NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define CLIENT_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define CLIENT_MECHS_MAX 16
+#define CLIENT_NS_VCARD_UPDATE "vcard-temp:x:update"
 /*
  * libstrophe waits in select(): a descriptor at FD_SETSIZE or above
  * corrupts memory (Debian's fortified build aborts). Refuse sockets well
@@ -24,6 +33,12 @@
  */
 #define CLIENT_FD_LIMIT 1000
 #define CLIENT_GROUPS_MAX 32
+/* Kinds of query.c reply handlers (vCard, services, roster set, ...). */
+#define CLIENT_QUERY_KINDS 8
+
+/* Where a token login's stream negotiation stands. */
+enum client_raw_step { CLIENT_RAW_TLS, CLIENT_RAW_AUTH, CLIENT_RAW_BIND,
+		       CLIENT_RAW_DONE };
 
 struct client {
 	struct client_ctx *cx;
@@ -34,6 +49,16 @@ struct client {
 	int certfail;
 	int limit;
 	int nosave; /* the server advertises google:nosave */
+	client_iq_handler query_handlers[CLIENT_QUERY_KINDS];
+	/* Token login (libstrophe's raw mode: we negotiate the stream). */
+	char *token;        /* NULL: password login; wiped when freed */
+	const char *mech;   /* the mechanism asked for, NULL: server's offer */
+	enum client_raw_step step;
+	int authfail;       /* the server refused the token (or our JID) */
+	enum client_error raw_error; /* a stream error seen in raw mode */
+	char *bound;        /* raw mode: the JID the server bound */
+	int need_session;   /* raw mode: the server wants RFC 3921 sessions */
+	size_t nquery_handlers;
 	struct client *next, *prev;
 };
 
@@ -218,6 +243,12 @@ static int client_send_initial_presence(struct client *c)
 
 static void client_discover_server(struct client *c);
 
+/* The full JID the server bound: our own in raw mode, libstrophe's else. */
+static const char *client_bound(struct client *c)
+{
+	return c->bound ? c->bound : xmpp_conn_get_bound_jid(c->conn);
+}
+
 static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
 				   void *ud)
 {
@@ -234,7 +265,7 @@ static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	client_send_initial_presence(c);
 	client_discover_server(c);
 	c->online = 1;
-	c->ev->online(c->ud, xmpp_conn_get_bound_jid(c->conn));
+	c->ev->online(c->ud, client_bound(c));
 	return 0;
 }
 
@@ -302,7 +333,7 @@ static int client_on_roster_push(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	const char *type = xmpp_stanza_get_type(st);
 	xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, XMPP_NS_ROSTER);
 	char *bare = from ? xmpp_jid_bare(c->cx->ctx, from) : NULL;
-	char *own = xmpp_jid_bare(c->cx->ctx, xmpp_conn_get_bound_jid(conn));
+	char *own = xmpp_jid_bare(c->cx->ctx, client_bound(c));
 
 	if (type && strcmp(type, "set") == 0 && q &&
 	    (!from || (bare && own && strcmp(bare, own) == 0))) {
@@ -329,6 +360,26 @@ static const char *client_child_text(xmpp_stanza_t *st, const char *name,
 	return *owned;
 }
 
+/* Subscription presence (RFC 6121 3); errors and probes are dropped. */
+static void client_on_subscription(struct client *c, xmpp_stanza_t *st,
+				   const char *from, const char *type)
+{
+	static const char *const types[] = {"subscribe", "subscribed",
+					    "unsubscribe", "unsubscribed"};
+	char bare[JID_MAX + 1];
+	char *status = NULL;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(type, types[i]) != 0 ||
+		    jid_bare(from, bare, sizeof(bare)) == -1)
+			continue;
+		c->ev->subscription(c->ud, bare, types[i],
+				    client_child_text(st, "status", &status));
+		xmpp_free(c->cx->ctx, status);
+		return;
+	}
+}
+
 static int client_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 {
 	struct client *c = ud;
@@ -345,12 +396,21 @@ static int client_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		c->ev->presence(c->ud, from, NULL);
 		return 1;
 	}
-	if (type) /* subscription requests and errors: not presence */
+	if (type) {
+		client_on_subscription(c, st, from, type);
 		return 1;
+	}
+	xmpp_stanza_t *update = xmpp_stanza_get_child_by_ns(st,
+							    CLIENT_NS_VCARD_UPDATE);
+	char *photo = NULL;
 	struct roster_presence p = {
 		.show = client_child_text(st, "show", &show),
 		.status = client_child_text(st, "status", &status),
+		.photo = update ? client_child_text(update, "photo", &photo) : NULL,
 	};
+	/* <photo/> with no text: the contact has no avatar. */
+	if (update && !p.photo && xmpp_stanza_get_child_by_name(update, "photo"))
+		p.photo = "";
 	if (!p.show || !*p.show)
 		p.show = "available";
 	if (caps && xmpp_stanza_get_attribute(caps, "node") &&
@@ -363,6 +423,7 @@ static int client_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	c->ev->presence(c->ud, from, &p);
 	xmpp_free(c->cx->ctx, show);
 	xmpp_free(c->cx->ctx, status);
+	xmpp_free(c->cx->ctx, photo);
 	return 1;
 }
 
@@ -387,6 +448,12 @@ static void client_message_extras(xmpp_stanza_t *st, struct client_message *m)
 		else if (strcmp(ns, CLIENT_NS_DELAY) == 0 &&
 			 strcmp(name, "delay") == 0)
 			m->stamp = xmpp_stanza_get_attribute(ch, "stamp");
+		else if (strcmp(ns, CLIENT_NS_RECEIPTS) == 0 &&
+			 strcmp(name, "request") == 0)
+			m->want_receipt = 1;
+		else if (strcmp(ns, CLIENT_NS_RECEIPTS) == 0 &&
+			 strcmp(name, "received") == 0)
+			m->receipt = xmpp_stanza_get_attribute(ch, "id");
 	}
 }
 
@@ -406,10 +473,233 @@ static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		.body = client_child_text(st, "body", &body),
 	};
 	client_message_extras(st, &m);
-	if (m.from && (m.body || m.state))
+	if (m.receipt && !*m.receipt)
+		m.receipt = NULL;
+	if (m.from && (m.body || m.state || m.receipt))
 		c->ev->message(c->ud, &m);
 	xmpp_free(c->cx->ctx, body);
 	return 1;
+}
+
+/* ---- token login: the stream negotiated by hand (raw mode) ---- */
+
+/* Ends a raw negotiation that cannot go on; why is for the log. */
+static void client_raw_fail(struct client *c, enum client_error err,
+			    const char *why)
+{
+	log_warn("token login of %s: %s", xmpp_conn_get_jid(c->conn), why);
+	if (err == CLIENT_ERR_AUTH)
+		c->authfail = 1;
+	else if (!c->certfail)
+		c->raw_error = err;
+	xmpp_disconnect(c->conn);
+}
+
+static void client_raw_auth(struct client *c, xmpp_stanza_t *mechs)
+{
+	const char *offered[CLIENT_MECHS_MAX];
+	char *texts[CLIENT_MECHS_MAX];
+	size_t n = 0;
+	char bare[JID_MAX + 1];
+
+	for (xmpp_stanza_t *m = mechs ? xmpp_stanza_get_children(mechs) : NULL;
+	     m && n < CLIENT_MECHS_MAX; m = xmpp_stanza_get_next(m))
+		if ((texts[n] = xmpp_stanza_get_text(m)))
+			offered[n] = texts[n], n++;
+	const char *mech = sasl_pick(c->mech, offered, n);
+	char *b64 = mech && jid_bare(xmpp_conn_get_jid(c->conn), bare,
+				     sizeof(bare)) == 0
+			    ? sasl_initial_response(mech, bare, c->token)
+			    : NULL;
+	for (size_t i = 0; i < n; i++)
+		xmpp_free(c->cx->ctx, texts[i]);
+	if (!b64) {
+		client_raw_fail(c, CLIENT_ERR_AUTH,
+				mech ? "out of memory"
+				     : "the server offers no such token mechanism");
+		return;
+	}
+	/* Google's X-OAUTH2 wants its service attribute; others ignore it. */
+	xmpp_send_raw_string(c->conn,
+			     "<auth xmlns='%s' mechanism='%s' "
+			     "xmlns:ga='http://www.google.com/talk/protocol/auth' "
+			     "ga:service='oauth2'>%s</auth>",
+			     CLIENT_NS_SASL, mech, b64);
+	seal_wipe(b64, strlen(b64));
+	free(b64);
+}
+
+static int client_raw_session_done(xmpp_conn_t *conn, xmpp_stanza_t *st,
+				   void *ud)
+{
+	struct client *c = ud;
+
+	(void)conn;
+	const char *type = xmpp_stanza_get_type(st);
+
+	if (type && strcmp(type, "result") == 0)
+		client_request_roster(c);
+	else
+		client_raw_fail(c, CLIENT_ERR_STREAM, "session refused");
+	return 0;
+}
+
+/* Sends iq set with one empty child, or with <resource> for bind. */
+static void client_raw_iq(struct client *c, const char *name, const char *ns,
+			  const char *resource, xmpp_handler handler)
+{
+	char id[WIRE_ID_HEX + 1];
+	xmpp_stanza_t *iq;
+	xmpp_stanza_t *ch;
+
+	seal_random_id(id);
+	iq = xmpp_iq_new(c->cx->ctx, "set", id);
+	ch = iq ? client_add_child(c->cx->ctx, iq, name, ns, NULL) : NULL;
+	if (!ch || (resource && !client_add_child(c->cx->ctx, ch, "resource",
+						  NULL, resource))) {
+		xmpp_stanza_release(iq);
+		client_raw_fail(c, CLIENT_ERR_LIMIT, "out of memory");
+		return;
+	}
+	xmpp_id_handler_add(c->conn, handler, id, c);
+	xmpp_send(c->conn, iq);
+	xmpp_stanza_release(iq);
+}
+
+/* The server must bind the account we asked for: some servers let a
+ * token of one account log in as another. */
+static int client_raw_bound(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	xmpp_stanza_t *b = xmpp_stanza_get_child_by_ns(st, CLIENT_NS_BIND);
+	xmpp_stanza_t *j = b ? xmpp_stanza_get_child_by_name(b, "jid") : NULL;
+	char *jid = j ? xmpp_stanza_get_text(j) : NULL;
+	char want[JID_MAX + 1], got[JID_MAX + 1];
+
+	(void)conn;
+	if (!jid || jid_bare(jid, got, sizeof(got)) == -1 ||
+	    jid_bare(xmpp_conn_get_jid(c->conn), want, sizeof(want)) == -1 ||
+	    strcasecmp(got, want) != 0) {
+		client_raw_fail(c, CLIENT_ERR_AUTH,
+				jid ? "the server bound another account"
+				    : "resource binding failed");
+		xmpp_free(c->cx->ctx, jid);
+		return 0;
+	}
+	free(c->bound);
+	c->bound = strdup(jid);
+	xmpp_free(c->cx->ctx, jid);
+	c->step = CLIENT_RAW_DONE;
+	if (c->need_session)
+		client_raw_iq(c, "session", CLIENT_NS_SESSION, NULL,
+			      client_raw_session_done);
+	else
+		client_request_roster(c);
+	return 0;
+}
+
+static void client_raw_bind(struct client *c, xmpp_stanza_t *features)
+{
+	xmpp_stanza_t *sess =
+		xmpp_stanza_get_child_by_ns(features, CLIENT_NS_SESSION);
+	char *res = xmpp_jid_resource(c->cx->ctx, xmpp_conn_get_jid(c->conn));
+
+	if (!xmpp_stanza_get_child_by_ns(features, CLIENT_NS_BIND)) {
+		client_raw_fail(c, CLIENT_ERR_STREAM, "no resource binding");
+	} else {
+		/* RFC 6121 dropped sessions; old servers still require one. */
+		c->need_session =
+			sess && !xmpp_stanza_get_child_by_name(sess, "optional");
+		client_raw_iq(c, "bind", CLIENT_NS_BIND, res, client_raw_bound);
+	}
+	xmpp_free(c->cx->ctx, res);
+}
+
+static int client_raw_features(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+
+	(void)conn;
+	switch (c->step) {
+	case CLIENT_RAW_TLS:
+		if (!xmpp_stanza_get_child_by_ns(st, CLIENT_NS_TLS))
+			client_raw_fail(c, CLIENT_ERR_TLS,
+					"the server does not offer TLS");
+		else
+			xmpp_send_raw_string(c->conn, "<starttls xmlns='%s'/>",
+					     CLIENT_NS_TLS);
+		break;
+	case CLIENT_RAW_AUTH:
+		client_raw_auth(c, xmpp_stanza_get_child_by_ns(st, CLIENT_NS_SASL));
+		break;
+	case CLIENT_RAW_BIND:
+		client_raw_bind(c, st);
+		break;
+	case CLIENT_RAW_DONE:
+		break;
+	}
+	return 1;
+}
+
+/* <proceed/> to STARTTLS: the handshake, then a new stream over it. */
+static int client_raw_proceed(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+
+	(void)st;
+	if (c->step != CLIENT_RAW_TLS)
+		return 1;
+	if (xmpp_conn_tls_start(conn) != XMPP_EOK) {
+		client_raw_fail(c, CLIENT_ERR_TLS, "TLS handshake failed");
+		return 1;
+	}
+	c->step = CLIENT_RAW_AUTH;
+	xmpp_conn_open_stream_default(conn);
+	return 1;
+}
+
+static int client_raw_sasl(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	const char *name = xmpp_stanza_get_name(st);
+
+	if (c->step != CLIENT_RAW_AUTH || !name)
+		return 1;
+	if (strcmp(name, "success") == 0) {
+		c->step = CLIENT_RAW_BIND;
+		xmpp_conn_open_stream_default(conn);
+	} else if (strcmp(name, "failure") == 0) {
+		client_raw_fail(c, CLIENT_ERR_AUTH, "the server refused the token");
+	}
+	return 1;
+}
+
+static int client_raw_stream_error(xmpp_conn_t *conn, xmpp_stanza_t *st,
+				   void *ud)
+{
+	struct client *c = ud;
+
+	(void)conn;
+	client_raw_fail(c,
+			xmpp_stanza_get_child_by_name(st, "conflict")
+				? CLIENT_ERR_CONFLICT
+			: xmpp_stanza_get_child_by_name(st, "not-authorized")
+				? CLIENT_ERR_AUTH
+				: CLIENT_ERR_STREAM,
+			"stream error");
+	return 1;
+}
+
+static void client_raw_handlers(struct client *c)
+{
+	xmpp_handler_add(c->conn, client_raw_features, XMPP_NS_STREAMS,
+			 "features", NULL, c);
+	xmpp_handler_add(c->conn, client_raw_stream_error, XMPP_NS_STREAMS,
+			 "error", NULL, c);
+	xmpp_handler_add(c->conn, client_raw_proceed, CLIENT_NS_TLS, "proceed",
+			 NULL, c);
+	xmpp_handler_add(c->conn, client_raw_sasl, CLIENT_NS_SASL, NULL, NULL,
+			 c);
 }
 
 static enum client_error client_classify(struct client *c, int error,
@@ -419,6 +709,10 @@ static enum client_error client_classify(struct client *c, int error,
 		return CLIENT_ERR_LIMIT;
 	if (c->certfail)
 		return CLIENT_ERR_TLS;
+	if (c->authfail)
+		return CLIENT_ERR_AUTH;
+	if (c->raw_error)
+		return c->raw_error;
 	if (se && se->type == XMPP_SE_NOT_AUTHORIZED)
 		return CLIENT_ERR_AUTH;
 	if (se && se->type == XMPP_SE_CONFLICT)
@@ -443,8 +737,15 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 	(void)conn;
 	if (!c->ev) /* being freed */
 		return;
+	if (event == XMPP_CONN_RAW_CONNECT) {
+		c->step = CLIENT_RAW_TLS;
+		xmpp_conn_open_stream_default(conn);
+		return;
+	}
+	/* In raw mode each stream (re)opening says CONNECT: features lead. */
 	if (event == XMPP_CONN_CONNECT) {
-		client_request_roster(c);
+		if (!c->token)
+			client_request_roster(c);
 		return;
 	}
 	if (event != XMPP_CONN_DISCONNECT && event != XMPP_CONN_FAIL)
@@ -452,12 +753,29 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 	enum client_error err = client_classify(c, error, se);
 	int was_online = c->online;
 	c->online = 0;
-	c->certfail = c->limit = 0;
+	c->certfail = c->limit = c->authfail = 0;
+	c->raw_error = CLIENT_OK;
+	free(c->bound);
+	c->bound = NULL;
 	c->ev->offline(c->ud, err, was_online);
 }
 
+/* A token login: stream negotiated by client_raw_*, no password. */
+static int client_use_token(struct client *c, const char *token,
+			    const char *mech)
+{
+	if (!(c->token = strdup(token)))
+		return -1;
+	c->mech = *mech ? (strcmp(mech, SASL_XOAUTH2) == 0 ? SASL_XOAUTH2
+							  : SASL_OAUTHBEARER)
+			: NULL;
+	client_raw_handlers(c);
+	return 0;
+}
+
 struct client *client_new(struct client_ctx *cx, const char *jid,
-			  const char *password, const char *resource,
+			  const char *secret, const char *resource,
+			  const char *token_mech,
 			  const struct client_events *ev, void *ud)
 {
 	struct client *c = calloc(1, sizeof(*c));
@@ -472,7 +790,13 @@ struct client *client_new(struct client_ctx *cx, const char *jid,
 	c->ud = ud;
 	snprintf(full, sizeof(full), "%s/%s", jid, resource);
 	xmpp_conn_set_jid(c->conn, full);
-	xmpp_conn_set_pass(c->conn, password);
+	if (!token_mech) {
+		xmpp_conn_set_pass(c->conn, secret);
+	} else if (client_use_token(c, secret, token_mech) == -1) {
+		xmpp_conn_release(c->conn);
+		free(c);
+		return NULL;
+	}
 	xmpp_conn_set_flags(c->conn, XMPP_CONN_FLAG_MANDATORY_TLS);
 	if (cx->cfg->xmpp_cafile[0])
 		xmpp_conn_set_cafile(c->conn, cx->cfg->xmpp_cafile);
@@ -498,9 +822,12 @@ int client_connect(struct client *c)
 	const char *host = cfg->xmpp_connect_host[0] ? cfg->xmpp_connect_host
 						      : NULL;
 
-	if (xmpp_connect_client(c->conn, host,
-				(unsigned short)cfg->xmpp_connect_port,
-				client_on_conn, c) != XMPP_EOK) {
+	int (*connect)(xmpp_conn_t *, const char *, unsigned short,
+		       xmpp_conn_handler, void *) =
+		c->token ? xmpp_connect_raw : xmpp_connect_client;
+
+	if (connect(c->conn, host, (unsigned short)cfg->xmpp_connect_port,
+		    client_on_conn, c) != XMPP_EOK) {
 		log_error("cannot start connecting %s", xmpp_conn_get_jid(c->conn));
 		return -1;
 	}
@@ -532,6 +859,11 @@ void client_free(struct client *c)
 	/* Releasing a live connection fires its handler: silence it first. */
 	c->ev = NULL;
 	xmpp_conn_release(c->conn);
+	if (c->token) {
+		seal_wipe(c->token, strlen(c->token));
+		free(c->token);
+	}
+	free(c->bound);
 	free(c);
 }
 
@@ -567,7 +899,9 @@ int client_send_message(struct client *c, const char *to, const char *id,
 
 	if (!c->online || !(m = xmpp_message_new(ctx, "chat", to, id)))
 		return -1;
-	if (body && xmpp_message_set_body(m, body) != XMPP_EOK)
+	if (body && (xmpp_message_set_body(m, body) != XMPP_EOK ||
+		     !client_add_child(ctx, m, "request", CLIENT_NS_RECEIPTS,
+				       NULL)))
 		goto out;
 	if (state && !client_add_child(ctx, m, state, CLIENT_NS_CHATSTATES, NULL))
 		goto out;
@@ -606,6 +940,42 @@ int client_send_presence(struct client *c, const char *show,
 out:
 	xmpp_stanza_release(p);
 	return r;
+}
+
+int client_send_receipt(struct client *c, const char *to, const char *id)
+{
+	xmpp_ctx_t *ctx = c->cx->ctx;
+	xmpp_stanza_t *m, *r;
+	char mid[WIRE_ID_HEX + 1];
+	int ok = 0;
+
+	seal_random_id(mid);
+	if (!c->online || !(m = xmpp_message_new(ctx, NULL, to, mid)))
+		return -1;
+	r = client_add_child(ctx, m, "received", CLIENT_NS_RECEIPTS, NULL);
+	if (r && xmpp_stanza_set_attribute(r, "id", id) == XMPP_EOK) {
+		xmpp_send(c->conn, m);
+		ok = 1;
+	}
+	xmpp_stanza_release(m);
+	return ok ? 0 : -1;
+}
+
+int client_send_subscription(struct client *c, const char *to,
+			     const char *type)
+{
+	xmpp_stanza_t *p;
+	int ok = 0;
+
+	if (!c->online || !(p = xmpp_presence_new(c->cx->ctx)))
+		return -1;
+	if (xmpp_stanza_set_type(p, type) == XMPP_EOK &&
+	    xmpp_stanza_set_to(p, to) == XMPP_EOK) {
+		xmpp_send(c->conn, p);
+		ok = 1;
+	}
+	xmpp_stanza_release(p);
+	return ok ? 0 : -1;
 }
 
 static int client_on_iq_reply(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
@@ -678,5 +1048,46 @@ int client_send_iq(struct client *c, const char *xml, int want_reply,
 
 void client_forget_iq(struct client *c, const char *id)
 {
+	/* Whichever kind of handler waits under id. */
 	xmpp_id_handler_delete(c->conn, client_on_iq_reply, id);
+	for (size_t i = 0; i < c->nquery_handlers; i++)
+		xmpp_id_handler_delete(c->conn, c->query_handlers[i], id);
+}
+
+xmpp_ctx_t *client_strophe_ctx(struct client *c)
+{
+	return c->cx->ctx;
+}
+
+const char *client_jid(const struct client *c)
+{
+	return xmpp_conn_get_jid(c->conn);
+}
+
+/* Remembers handler so client_forget_iq() can find it. */
+static void client_note_handler(struct client *c, client_iq_handler handler)
+{
+	for (size_t i = 0; i < c->nquery_handlers; i++)
+		if (c->query_handlers[i] == handler)
+			return;
+	if (c->nquery_handlers < CLIENT_QUERY_KINDS)
+		c->query_handlers[c->nquery_handlers++] = handler;
+}
+
+int client_send_query(struct client *c, xmpp_stanza_t *iq, const char *id,
+		      client_iq_handler handler)
+{
+	if (!c->online || xmpp_stanza_set_id(iq, id) != XMPP_EOK)
+		return -1;
+	client_note_handler(c, handler);
+	xmpp_id_handler_add(c->conn, handler, id, c);
+	xmpp_send(c->conn, iq);
+	return 0;
+}
+
+void client_deliver_query(struct client *c, const char *id,
+			  const struct query_result *r)
+{
+	if (c->ev)
+		c->ev->query(c->ud, id, r);
 }

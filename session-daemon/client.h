@@ -33,7 +33,11 @@ struct client_message {
 	const char *state; /* XEP-0085 state or NULL */
 	const char *stamp; /* XEP-0203 delay stamp (sent earlier) or NULL */
 	int nostore;       /* XEP-0334 no-store hint or google:nosave: OTR */
+	const char *receipt; /* XEP-0184: id of our message it acknowledges */
+	int want_receipt;    /* XEP-0184: the sender asks for a receipt */
 };
+
+struct query_result;
 
 struct client_events {
 	/* The stream is up: bound, roster loaded, initial presence sent. */
@@ -50,6 +54,12 @@ struct client_events {
 	void (*message)(void *ud, const struct client_message *m);
 	/* The reply (result or error) to an iq sent with want_reply. */
 	void (*iq_reply)(void *ud, const char *id, const char *xml);
+	/* type: "subscribe", "subscribed", "unsubscribe" or "unsubscribed"
+	 * from the bare JID from; status may be NULL. */
+	void (*subscription)(void *ud, const char *from, const char *type,
+			     const char *status);
+	/* The answer to a query.h request sent under id. */
+	void (*query)(void *ud, const char *id, const struct query_result *r);
 };
 
 /* Returns NULL (logged) on failure. */
@@ -59,11 +69,15 @@ void client_ctx_free(struct client_ctx *cx);
 void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms);
 
 /*
- * A new, unconnected client for jid (bare) with password and resource. The
- * password is copied and wiped on free. Returns NULL on allocation failure.
+ * A new, unconnected client for jid (bare) with resource. token_mech NULL:
+ * secret is the password (libstrophe's SASL); else secret is an OAuth
+ * token for SASL token_mech ("X-OAUTH2", "OAUTHBEARER", or "" for the
+ * server's offer), negotiated in libstrophe's raw mode. The secret is
+ * copied and wiped on free. Returns NULL on allocation failure.
  */
 struct client *client_new(struct client_ctx *cx, const char *jid,
-			  const char *password, const char *resource,
+			  const char *secret, const char *resource,
+			  const char *token_mech,
 			  const struct client_events *ev, void *ud);
 /* Starts connecting; the result arrives as online() or offline(). */
 int client_connect(struct client *c);
@@ -80,6 +94,11 @@ int client_send_message(struct client *c, const char *to, const char *id,
 			const char *body, const char *state, int nostore);
 int client_send_presence(struct client *c, const char *show,
 			 const char *status);
+/* A XEP-0184 receipt for message id, to the full JID that sent it. */
+int client_send_receipt(struct client *c, const char *to, const char *id);
+/* Presence of type subscribe, subscribed, unsubscribe or unsubscribed. */
+int client_send_subscription(struct client *c, const char *to,
+			     const char *type);
 
 #define CLIENT_IQ_ID_MAX 128
 /*
@@ -91,7 +110,26 @@ int client_send_presence(struct client *c, const char *show,
  */
 int client_send_iq(struct client *c, const char *xml, int want_reply,
 		   char id[CLIENT_IQ_ID_MAX + 1], const char **why);
-/* Stops waiting for the reply to id. */
+/* Stops waiting for the reply to id (a rawiq or a query.h request). */
 void client_forget_iq(struct client *c, const char *id);
+
+/*
+ * For query.c, which builds and reads the iqs the daemon asks itself: sends
+ * iq (a libstrophe stanza; its id is set) and calls handler with its reply.
+ * Returns 0, or -1 when the stream is down.
+ */
+struct _xmpp_conn_t;
+struct _xmpp_stanza_t;
+struct _xmpp_ctx_t;
+typedef int (*client_iq_handler)(struct _xmpp_conn_t *conn,
+				 struct _xmpp_stanza_t *st, void *ud);
+struct _xmpp_ctx_t *client_strophe_ctx(struct client *c);
+int client_send_query(struct client *c, struct _xmpp_stanza_t *iq,
+		      const char *id, client_iq_handler handler);
+/* The events and their userdata, for query.c's handlers. */
+void client_deliver_query(struct client *c, const char *id,
+			  const struct query_result *r);
+/* The JID the connection logs in as (bare/resource), borrowed. */
+const char *client_jid(const struct client *c);
 
 #endif

@@ -25,6 +25,8 @@
 /* One messagequeue answer: at most this many items and about this many
  * bytes, so it crosses Redis and the handler comfortably. */
 #define INBOX_READ_ITEMS 100
+/* Receipts owed for messages the phone has not acknowledged yet. */
+#define INBOX_RECEIPTS 64
 #define INBOX_READ_BYTES (256 * 1024)
 
 struct inbox_reg {
@@ -46,8 +48,17 @@ struct inbox_pending {
 	uint8_t *item;
 	size_t len;
 	char dedup[64];
+	const char *kind; /* static: the payload's kind, the push's type */
+	int counts;       /* a chat message: counts as unread */
 	char *push_b64;
-	char *from, *title, *text;
+	char *from, *title, *text; /* text NULL: never a visible notification */
+	char *receipt_to, *receipt_id; /* XEP-0184 receipt owed once acked */
+};
+
+/* A receipt to send when the phone acknowledges queue item qid. */
+struct inbox_receipt {
+	char qid[BUS_QID_MAX];
+	char *to, *id;
 };
 
 struct inbox {
@@ -64,6 +75,9 @@ struct inbox {
 	size_t npending;
 	char *otr[INBOX_OTR]; /* bare JIDs */
 	size_t notr;
+	struct inbox_receipt receipts[INBOX_RECEIPTS];
+	size_t nreceipts;
+	char acked[BUS_QID_MAX]; /* the last cursor the phone acknowledged */
 };
 
 struct inbox *inbox_new(const struct inbox_env *env, const char *sid)
@@ -102,7 +116,16 @@ static void inbox_pending_free(struct inbox_pending *p)
 		seal_wipe(p->text, strlen(p->text));
 	free(p->text);
 	free(p->title);
+	free(p->receipt_to);
+	free(p->receipt_id);
 	free(p);
+}
+
+static void inbox_receipt_free(struct inbox_receipt *r)
+{
+	free(r->to);
+	free(r->id);
+	r->to = r->id = NULL;
 }
 
 void inbox_free(struct inbox *ib)
@@ -117,6 +140,8 @@ void inbox_free(struct inbox *ib)
 	}
 	for (size_t i = 0; i < ib->notr; i++)
 		free(ib->otr[i]);
+	for (size_t i = 0; i < ib->nreceipts; i++)
+		inbox_receipt_free(&ib->receipts[i]);
 	seal_wipe(ib->key, sizeof(ib->key));
 	free(ib);
 }
@@ -213,14 +238,16 @@ static int inbox_has_tile(const struct inbox *ib, const char *from)
 static void inbox_push(struct inbox *ib, const struct inbox_pending *p,
 		       enum push_class cls, int unread_from)
 {
+	int visible = p->text != NULL;
 	struct push_job job = {
 		.sid = ib->sid,
-		.type = "message",
+		.type = p->kind,
 		.sealed = p->push_b64,
 		.cls = cls,
-		.toast = ib->toast,
-		.tile = ib->tile,
-		.secondary_tile = ib->secondary_tile,
+		/* Typing and receipts go as raw pushes or not at all. */
+		.toast = visible && ib->toast,
+		.tile = visible && ib->tile,
+		.secondary_tile = visible && ib->secondary_tile,
 		.from = p->from,
 		.title = p->title,
 		.text = p->text,
@@ -232,6 +259,26 @@ static void inbox_push(struct inbox *ib, const struct inbox_pending *p,
 	if (!ib->env->push || !p->push_b64)
 		return;
 	push_send(ib->env->push, &ib->reg.target, &job);
+}
+
+/* Remembers the receipt p's sender asked for, until qid is acked. */
+static void inbox_owe_receipt(struct inbox *ib, const char *qid,
+			      struct inbox_pending *p)
+{
+	struct inbox_receipt *r;
+
+	if (ib->nreceipts == INBOX_RECEIPTS) {
+		/* The oldest is dropped: its sender sees no receipt. */
+		inbox_receipt_free(&ib->receipts[0]);
+		memmove(ib->receipts, ib->receipts + 1,
+			(INBOX_RECEIPTS - 1) * sizeof(ib->receipts[0]));
+		ib->nreceipts--;
+	}
+	r = &ib->receipts[ib->nreceipts++];
+	snprintf(r->qid, sizeof(r->qid), "%s", qid);
+	r->to = p->receipt_to;
+	r->id = p->receipt_id;
+	p->receipt_to = p->receipt_id = NULL;
 }
 
 /* Stores p; 1 stored, 0 a duplicate, -1 Redis failed (keep p). */
@@ -254,8 +301,10 @@ static int inbox_store(struct inbox *ib, struct inbox_pending *p,
 
 	if (r != 1)
 		return r;
-	log_debug("session %s: message stored as %s", ib->sid, id);
-	int unread_from = inbox_count_sender(ib, p->from);
+	log_debug("session %s: %s stored as %s", ib->sid, p->kind, id);
+	int unread_from = p->counts ? inbox_count_sender(ib, p->from) : 0;
+	if (p->receipt_to)
+		inbox_owe_receipt(ib, id, p);
 	if (ib->registered && !push_ok)
 		inbox_push_taken(ib);
 	if (ib->registered)
@@ -263,40 +312,33 @@ static int inbox_store(struct inbox *ib, struct inbox_pending *p,
 	return 1;
 }
 
+/* Seals pm as a queue item with what its push needs; text is the line a
+ * visible notification shows (NULL: it is never shown). */
 static struct inbox_pending *inbox_prepare(struct inbox *ib,
-					   const struct client_message *m,
-					   const char *bare, const char *name)
+					   const struct payload_msg *pm,
+					   const char *text)
 {
-	const char *slash = strchr(m->from, '/');
-	struct payload_msg pm = {
-		.from = bare,
-		.resource = slash ? slash + 1 : NULL,
-		.name = name,
-		.type = m->type,
-		.id = m->id,
-		.body = m->body,
-		.state = m->state,
-		.stamp = m->stamp,
-		.otr = m->nostore || inbox_otr(ib, bare),
-	};
 	struct inbox_pending *p = calloc(1, sizeof(*p));
-	char *text = p ? payload_json(&pm, 0) : NULL;
-	int ok = text && payload_seal(text, ib->key, &p->item, &p->len) == 0;
+	char *json = p ? payload_json(pm, 0) : NULL;
+	int ok = json && payload_seal(json, ib->key, &p->item, &p->len) == 0;
 
-	if (text)
-		seal_wipe(text, strlen(text));
-	free(text);
+	if (json)
+		seal_wipe(json, strlen(json));
+	free(json);
 	if (ok && ib->registered) {
-		p->push_b64 = payload_push(&pm, ib->key);
-		p->title = strdup(name ? name : bare);
-		p->text = strdup(pm.otr ? "(OTR)" : m->body);
+		p->push_b64 = payload_push(pm, ib->key);
+		if (text) {
+			p->title = strdup(pm->name ? pm->name : pm->from);
+			p->text = strdup(text);
+		}
 	}
-	if (ok && !(p->from = strdup(bare)))
+	if (ok && !(p->from = strdup(pm->from)))
 		ok = 0;
 	if (!ok && p) {
 		inbox_pending_free(p);
-		p = NULL;
+		return NULL;
 	}
+	p->kind = pm->kind;
 	return p;
 }
 
@@ -317,46 +359,134 @@ static void inbox_dedup(struct inbox *ib, const char *bare, const char *id,
 	}
 }
 
-int inbox_message(struct inbox *ib, const struct client_message *m,
-		  const char *from_name, enum push_class cls)
+/* Stores p, or keeps it in memory while Redis is down; takes p. */
+static int inbox_keep(struct inbox *ib, struct inbox_pending *p,
+		      enum push_class cls)
 {
-	char bare[JID_MAX + 1];
-
-	/* Bare chat states are not stored: they are stale by the time the
-	 * client asks, and would crowd messages out of the queue. */
-	if (!m->body || jid_bare(m->from, bare, sizeof(bare)) == -1)
-		return 0;
-	struct inbox_pending *p = inbox_prepare(ib, m, bare, from_name);
-	if (!p) {
-		log_error("session %s: message from %s lost: out of memory",
-			  ib->sid, bare);
-		return -1;
-	}
-	inbox_dedup(ib, bare, m->id, p->dedup);
 	int r = inbox_store(ib, p, cls);
+
 	if (r != -1) {
 		if (r == 0)
-			log_info("session %s: duplicate of message %s from %s "
-				 "dropped",
-				 ib->sid, m->id, bare);
+			log_info("session %s: duplicate %s from %s dropped",
+				 ib->sid, p->kind, p->from);
 		inbox_pending_free(p);
 		return 0;
 	}
 	if (ib->npending == INBOX_PENDING_MAX) {
-		log_error("session %s: Redis is down and %d messages wait; "
-			  "message from %s lost",
-			  ib->sid, INBOX_PENDING_MAX, bare);
+		log_error("session %s: Redis is down and %d items wait; "
+			  "%s from %s lost",
+			  ib->sid, INBOX_PENDING_MAX, p->kind, p->from);
 		inbox_pending_free(p);
 		return -1;
 	}
-	log_warn("session %s: Redis is down; message from %s kept in memory",
-		 ib->sid, bare);
+	log_warn("session %s: Redis is down; %s from %s kept in memory",
+		 ib->sid, p->kind, p->from);
 	struct inbox_pending **pp = &ib->pending;
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = p;
 	ib->npending++;
 	return 0;
+}
+
+/* Keeps what a receipt needs: the full JID that asked, and the id. */
+static int inbox_want_receipt(struct inbox_pending *p,
+			      const struct client_message *m)
+{
+	p->receipt_to = strdup(m->from);
+	p->receipt_id = strdup(m->id);
+	return p->receipt_to && p->receipt_id ? 0 : -1;
+}
+
+int inbox_message(struct inbox *ib, const struct client_message *m,
+		  const char *from_name, enum push_class cls, int receipt_ok)
+{
+	char bare[JID_MAX + 1];
+
+	if (jid_bare(m->from, bare, sizeof(bare)) == -1)
+		return 0;
+	const char *slash = strchr(m->from, '/');
+	struct payload_msg pm = {
+		.kind = m->body      ? "message"
+			: m->receipt ? "receipt"
+				     : "chatstate",
+		.from = bare,
+		.resource = slash ? slash + 1 : NULL,
+		.name = from_name,
+		.type = m->type,
+		.id = m->id,
+		.body = m->body,
+		.state = m->state,
+		.stamp = m->stamp,
+		.receipt = m->body ? NULL : m->receipt,
+		.otr = m->nostore || inbox_otr(ib, bare),
+	};
+	struct inbox_pending *p = inbox_prepare(
+		ib, &pm, m->body ? (pm.otr ? "(OTR)" : m->body) : NULL);
+	if (!p || (receipt_ok && m->body && m->want_receipt && m->id &&
+		   inbox_want_receipt(p, m) == -1)) {
+		log_error("session %s: %s from %s lost: out of memory",
+			  ib->sid, pm.kind, bare);
+		if (p)
+			inbox_pending_free(p);
+		return -1;
+	}
+	p->counts = m->body != NULL;
+	/* Only messages are deduplicated: states and receipts repeat ids. */
+	if (m->body)
+		inbox_dedup(ib, bare, m->id, p->dedup);
+	return inbox_keep(ib, p, cls);
+}
+
+int inbox_subscription(struct inbox *ib, const char *from, const char *name,
+		       const char *status, enum push_class cls)
+{
+	struct payload_msg pm = {
+		.kind = "subscribe",
+		.from = from,
+		.name = name,
+		.type = "subscribe",
+		.status = status,
+	};
+	struct inbox_pending *p =
+		inbox_prepare(ib, &pm, "wants to add you as a contact");
+
+	if (!p) {
+		log_error("session %s: subscription request from %s lost: "
+			  "out of memory",
+			  ib->sid, from);
+		return -1;
+	}
+	return inbox_keep(ib, p, cls);
+}
+
+/* Stream ids "ms-seq" in order: 1 when a <= b. */
+static int inbox_qid_le(const char *a, const char *b)
+{
+	unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+
+	if (sscanf(a, "%llu-%llu", &am, &as) != 2 ||
+	    sscanf(b, "%llu-%llu", &bm, &bs) != 2)
+		return 0;
+	return am < bm || (am == bm && as <= bs);
+}
+
+void inbox_take_receipts(struct inbox *ib,
+			 void (*send)(void *ud, const char *to, const char *id),
+			 void *ud)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ib->nreceipts; i++) {
+		struct inbox_receipt *r = &ib->receipts[i];
+		if (!ib->acked[0] || !inbox_qid_le(r->qid, ib->acked)) {
+			ib->receipts[kept++] = *r;
+			continue;
+		}
+		send(ud, r->to, r->id);
+		inbox_receipt_free(r);
+	}
+	ib->nreceipts = kept;
 }
 
 void inbox_tick(struct inbox *ib, enum push_class cls)
@@ -590,8 +720,10 @@ int inbox_call_messagequeue(struct inbox *ib, json_t *req, json_t **answer)
 	if (ack && bus_queue_ack(ib->env->bus, ib->sid, ack) == -1)
 		return inbox_fail(answer, 503, "redis_unavailable", NULL,
 				  "the queue cannot be read now; try again");
-	if (ack)
+	if (ack) {
 		inbox_reset_unread(ib);
+		snprintf(ib->acked, sizeof(ib->acked), "%s", ack);
+	}
 	n = bus_queue_read(ib->env->bus, ib->sid, ack ? ack : "0",
 			   INBOX_READ_ITEMS + 1, /* one more tells "more" */
 			   ib->env->cfg->queue_max_age * 1000LL, &items,

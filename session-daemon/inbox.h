@@ -34,13 +34,24 @@ void inbox_free(struct inbox *ib);
 void inbox_delete(struct inbox *ib);
 
 /*
- * Stores an incoming message (from_name: the sender's roster name or
- * NULL), then pushes it. Duplicates of an id already stored are dropped.
- * When Redis is down the sealed item is kept here and stored by
- * inbox_tick(). Returns 0, or -1 (logged) when it could not even be kept.
+ * Stores an incoming message, chat state or receipt (from_name: the
+ * sender's roster name or NULL), then pushes it; only messages with a body
+ * count as unread and may become visible notifications. Duplicates of a
+ * message id already stored are dropped. receipt_ok: the sender may learn
+ * of delivery (it sees our presence), so a receipt it asks for is sent
+ * once the phone acknowledges the item (inbox_take_receipts). When Redis
+ * is down the sealed item is kept here and stored by inbox_tick().
+ * Returns 0, or -1 (logged) when it could not even be kept.
  */
 int inbox_message(struct inbox *ib, const struct client_message *m,
-		  const char *from_name, enum push_class cls);
+		  const char *from_name, enum push_class cls, int receipt_ok);
+/* Stores and pushes a contact's subscription request (status: its text). */
+int inbox_subscription(struct inbox *ib, const char *from, const char *name,
+		       const char *status, enum push_class cls);
+/* Calls send for each receipt owed for an item the phone acknowledged. */
+void inbox_take_receipts(struct inbox *ib,
+			 void (*send)(void *ud, const char *to, const char *id),
+			 void *ud);
 /* Retries storing what Redis refused. */
 void inbox_tick(struct inbox *ib, enum push_class cls);
 /* The push service said url is gone: forget it, if still registered. */

@@ -58,11 +58,14 @@ char *payload_json(const struct payload_msg *m, size_t body_max)
 	else
 		payload_now(now);
 	bad |= json_object_set_new(o, "v", json_integer(1)) |
+	       payload_set(o, "kind", m->kind ? m->kind : "message") |
 	       payload_set(o, "from", m->from) |
 	       payload_set(o, "resource", m->resource) |
 	       payload_set(o, "name", m->name) |
 	       payload_set(o, "type", m->type) | payload_set(o, "id", m->id) |
 	       payload_set(o, "state", m->state) |
+	       payload_set(o, "receipt", m->receipt) |
+	       payload_set(o, "status", m->status) |
 	       payload_set(o, "time", now) |
 	       json_object_set_new(o, "otr", json_boolean(m->otr));
 	if (m->body) {

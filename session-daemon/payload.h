@@ -17,6 +17,8 @@
 #define PAYLOAD_PUSH_MAX 2800
 
 struct payload_msg {
+	const char *kind;     /* "message" (NULL), "chatstate", "receipt",
+			       * "subscribe" */
 	const char *from;     /* sender's bare JID */
 	const char *resource; /* sender's resource, or NULL */
 	const char *name;     /* sender's roster name, or NULL */
@@ -25,6 +27,8 @@ struct payload_msg {
 	const char *body;     /* or NULL: a bare chat state */
 	const char *state;    /* XEP-0085 chat state, or NULL */
 	const char *stamp;    /* when it was sent (XEP-0203), or NULL = now */
+	const char *receipt;  /* "receipt": id of the message delivered */
+	const char *status;   /* "subscribe": the request's text, or NULL */
 	int otr;              /* the sender asked that it not be stored */
 };
 

@@ -15,7 +15,11 @@ struct roster_presence {
 	const char *show;   /* "available", "away", "xa", "dnd", "chat" */
 	const char *status; /* may be NULL */
 	const char *caps;   /* "node#ver" or NULL */
+	const char *photo;  /* XEP-0153 avatar hash, "" for none, NULL: unsaid */
 };
+
+/* Subscription requests kept at once; more are refused (and logged). */
+#define ROSTER_REQUESTS_MAX 256
 
 /* Returns NULL on allocation failure. */
 struct roster *roster_new(void);
@@ -39,6 +43,21 @@ void roster_clear_presence(struct roster *r);
 /* The contact's name, or NULL when it has none or is not a contact.
  * Borrowed until the roster next changes. */
 const char *roster_name(const struct roster *r, const char *bare);
+
+/* The contact object (API form) of bare, borrowed, or NULL. */
+json_t *roster_get(const struct roster *r, const char *bare);
+/* "none", "to", "from", "both", or NULL when bare is not a contact. */
+const char *roster_subscription(const struct roster *r, const char *bare);
+
+/*
+ * Incoming subscription requests waiting for the user's answer. add
+ * returns 1 when jid is new, 0 when it was already waiting, -1 when the
+ * list is full or memory ran out.
+ */
+int roster_request_add(struct roster *r, const char *jid, const char *status);
+void roster_request_remove(struct roster *r, const char *jid);
+/* The API's "requests" array: [{jid, status}]; new reference or NULL. */
+json_t *roster_requests(const struct roster *r);
 
 /* The API's "contacts" array; a new reference, or NULL. */
 json_t *roster_contacts(const struct roster *r);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avatar.h"
 #include "bus.h"
 #include "client.h"
 #include "config.h"
@@ -14,7 +15,9 @@
 #include "jid.h"
 #include "log.h"
 #include "push.h"
+#include "query.h"
 #include "record.h"
+#include "sasl.h"
 #include "roster.h"
 #include "seal.h"
 #include "wire.h"
@@ -23,9 +26,12 @@
 #define SESSION_TOKENS 8
 /* Logins waiting for the same stream to come up. */
 #define SESSION_WAITERS 4
-/* rawiq calls waiting for their reply, and how long they may. */
-#define SESSION_IQ_WAITERS 8
+/* iqs waiting for their reply (calls and avatar fetches), and how long
+ * they may. */
+#define SESSION_IQ_WAITERS 16
 #define SESSION_IQ_WAIT_MS 30000
+/* Avatar hashes known to be cached, so each is fetched once. */
+#define SESSION_AVATARS_KNOWN 1024
 #define SESSION_BACKOFF_MIN_MS 1000
 #define SESSION_BACKOFF_MAX_MS 60000
 #define SESSION_LEASE_MS 30000
@@ -61,12 +67,23 @@ struct session_waiter {
 	int64_t deadline_ms;
 };
 
-/* A rawiq call waiting for the reply to its iq. */
+enum session_wait_kind {
+	SESSION_WAIT_RAWIQ,
+	SESSION_WAIT_PHOTO,
+	SESSION_WAIT_JINGLE,
+	SESSION_WAIT_CONTACT,
+	SESSION_WAIT_AVATAR /* nobody waits: a fetch for the cache */
+};
+
+/* An iq waiting for its reply, and the call that waits for it (if any). */
 struct session_iqwait {
+	enum session_wait_kind kind;
+	int answers; /* rid and rk belong to a waiting call */
 	char rid[WIRE_ID_HEX + 1];
 	uint8_t rk[SEAL_KEY_BYTES];
 	char id[CLIENT_IQ_ID_MAX + 1];
 	int64_t deadline_ms;
+	char hash[AVATAR_HASH_HEX + 1]; /* SESSION_WAIT_AVATAR: as announced */
 };
 
 struct session {
@@ -77,8 +94,10 @@ struct session {
 	char jid[JID_MAX + 1]; /* bare */
 	char resource[JID_PART_MAX + 1];
 	char bound[JID_MAX + 1];
-	uint8_t cred[32]; /* keyed digest of jid and password */
-	char *password;   /* for reconnects; wiped when freed */
+	uint8_t cred[32]; /* keyed digest of jid and password or token */
+	char *password;   /* password or token, for reconnects; wiped */
+	int token_login;  /* password is an OAuth token for mech */
+	char mech[16];    /* "X-OAUTH2", "OAUTHBEARER", "" the server's offer */
 	struct client *client;
 	struct roster *roster;
 	struct inbox *inbox;
@@ -113,6 +132,8 @@ struct session_table {
 	int64_t adopt_ms;
 	char bad[SESSION_BAD_RECORDS][WIRE_ID_HEX + 1];
 	size_t nbad;
+	char avatars[SESSION_AVATARS_KNOWN][AVATAR_HASH_HEX + 1];
+	size_t avatar_next;
 };
 
 /* One request being answered. */
@@ -227,6 +248,11 @@ static json_t *session_export(const struct session *s)
 			      "jid", s->jid, "password", s->password,
 			      "resource", s->resource, "tokens", tokens, "show",
 			      s->show, "status", s->status, "inbox", inbox);
+	if (o && s->token_login &&
+	    json_object_set_new(o, "mechanism", json_string(s->mech)) == -1) {
+		json_decref(o);
+		o = NULL;
+	}
 	json_decref(tokens);
 	json_decref(inbox);
 	return o;
@@ -246,7 +272,8 @@ static int session_save(struct session *s)
 
 /* ---- session life ---- */
 
-/* Answers the rawiq calls still waiting (the stream went, or time ran out). */
+/* Answers the calls still waiting for iqs (the stream went, or time ran
+ * out); with now 0, every one. */
 static void session_fail_iqs(struct session *s, int64_t now, int status,
 			     const char *code, const char *message)
 {
@@ -258,7 +285,9 @@ static void session_fail_iqs(struct session *s, int64_t now, int status,
 			s->iqwaits[kept++] = *w;
 			continue;
 		}
-		session_fail_to(s->t, w->rid, w->rk, status, code, message);
+		if (w->answers)
+			session_fail_to(s->t, w->rid, w->rk, status, code,
+					message);
 		if (s->client)
 			client_forget_iq(s->client, w->id);
 		seal_wipe(w->rk, sizeof(w->rk));
@@ -426,6 +455,138 @@ static void session_on_roster_remove(void *ud, const char *jid)
 	roster_remove(((struct session *)ud)->roster, jid);
 }
 
+/* Reserves a waiter for an iq's reply; r NULL: no call waits for it. The
+ * caller fills w->id, sends, then commits. NULL when all are taken. */
+static struct session_iqwait *session_wait(struct session *s,
+					   const struct session_req *r,
+					   enum session_wait_kind kind)
+{
+	struct session_iqwait *w;
+
+	if (s->niqwaits == SESSION_IQ_WAITERS)
+		return NULL;
+	w = &s->iqwaits[s->niqwaits];
+	memset(w, 0, sizeof(*w));
+	w->kind = kind;
+	w->deadline_ms = session_now() + SESSION_IQ_WAIT_MS;
+	if (r) {
+		w->answers = 1;
+		memcpy(w->rid, r->env.rid, sizeof(w->rid));
+		memcpy(w->rk, r->env.rk, sizeof(w->rk));
+		if (r->env.deadline_ms < w->deadline_ms)
+			w->deadline_ms = r->env.deadline_ms;
+	}
+	return w;
+}
+
+/* The iq went out: its waiter counts, and the call is answered later. */
+static void session_wait_commit(struct session *s, struct session_req *r)
+{
+	s->niqwaits++;
+	if (r)
+		r->answered = 1;
+}
+
+/* Takes the waiter for id out of the table. 0, or -1 when none waits. */
+static int session_wait_take(struct session *s, const char *id,
+			     struct session_iqwait *out)
+{
+	for (size_t i = 0; i < s->niqwaits; i++) {
+		if (strcmp(s->iqwaits[i].id, id) != 0)
+			continue;
+		*out = s->iqwaits[i];
+		s->iqwaits[i] = s->iqwaits[--s->niqwaits];
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- avatars ---- */
+
+static int session_avatar_known(const struct session_table *t,
+				const char *hex)
+{
+	for (size_t i = 0; i < SESSION_AVATARS_KNOWN; i++)
+		if (strcmp(t->avatars[i], hex) == 0)
+			return 1;
+	return 0;
+}
+
+static void session_avatar_note(struct session_table *t, const char *hex)
+{
+	if (session_avatar_known(t, hex))
+		return;
+	snprintf(t->avatars[t->avatar_next], AVATAR_HASH_HEX + 1, "%s", hex);
+	t->avatar_next = (t->avatar_next + 1) % SESSION_AVATARS_KNOWN;
+}
+
+/* Seals a fetched photo into the cache under its own SHA-1. */
+static void session_avatar_put(struct session_table *t,
+			       const struct query_result *res)
+{
+	char key[AVATAR_KEY_MAX];
+	uint8_t *blob = NULL;
+	size_t len = 0;
+
+	if (!res->photo_hash[0] ||
+	    res->photo_len > (size_t)t->cfg->xmpp_avatar_max_bytes)
+		return;
+	if (avatar_seal(res->photo_hash, res->photo, res->photo_len, &blob,
+			&len) == -1) {
+		log_error("avatar %s not cached: out of memory", res->photo_hash);
+		return;
+	}
+	avatar_redis_key(res->photo_hash, key);
+	if (bus_set_bin(t->bus, key, blob, len, WIRE_AVATAR_TTL_S) == 0)
+		session_avatar_note(t, res->photo_hash);
+	free(blob);
+}
+
+/* A contact announced avatar hash (XEP-0153): fetch it unless cached. */
+static void session_avatar_want(struct session *s, const char *from,
+				const char *hash)
+{
+	struct session_table *t = s->t;
+	char hex[AVATAR_HASH_HEX + 1], key[AVATAR_KEY_MAX], bare[JID_MAX + 1];
+
+	if (!hash || avatar_hash_parse(hash, strlen(hash), hex) == -1 ||
+	    session_avatar_known(t, hex) ||
+	    jid_bare(from, bare, sizeof(bare)) == -1)
+		return;
+	for (size_t i = 0; i < s->niqwaits; i++)
+		if (strcmp(s->iqwaits[i].hash, hex) == 0)
+			return; /* already being fetched */
+	avatar_redis_key(hex, key);
+	int cached = bus_expire(t->bus, key, WIRE_AVATAR_TTL_S);
+	if (cached == 1)
+		session_avatar_note(t, hex);
+	if (cached != 0)
+		return;
+	struct session_iqwait *w = session_wait(s, NULL, SESSION_WAIT_AVATAR);
+	if (!w || query_vcard(s->client, bare, w->id) == -1)
+		return;
+	snprintf(w->hash, sizeof(w->hash), "%s", hex);
+	session_wait_commit(s, NULL);
+}
+
+static void session_avatar_fetched(struct session *s,
+				   const struct session_iqwait *w,
+				   const struct query_result *res)
+{
+	/* Remembered either way: a contact announcing a hash its vCard does
+	 * not match is not asked again and again. */
+	session_avatar_note(s->t, w->hash);
+	if (res->error) {
+		log_info("session %s: avatar %s not fetched: %s", s->sid,
+			 w->hash, res->error);
+		return;
+	}
+	if (strcmp(res->photo_hash, w->hash) != 0)
+		log_info("session %s: avatar announced as %s is %s", s->sid,
+			 w->hash, res->photo_hash);
+	session_avatar_put(s->t, res);
+}
+
 static void session_on_presence(void *ud, const char *from,
 				const struct roster_presence *p)
 {
@@ -433,6 +594,8 @@ static void session_on_presence(void *ud, const char *from,
 
 	if (roster_presence(s->roster, from, p) == -1)
 		log_debug("session %s: presence from a malformed JID", s->sid);
+	else if (p && p->photo && *p->photo)
+		session_avatar_want(s, from, p->photo);
 }
 
 /* How soon the phone must hear of a message, from the user's presence. */
@@ -460,25 +623,152 @@ static void session_on_message(void *ud, const struct client_message *m)
 		 m->state ? m->state : "");
 	/* Stored before this returns: libstrophe then tells the server the
 	 * stanza was handled, and the server keeps no copy. */
+	/* Receipts only go to contacts who may see our presence
+	 * (XEP-0184 8: they would otherwise learn we are online). */
+	const char *sub = roster_subscription(s->roster, bare);
+	int receipt_ok = sub && (strcmp(sub, "from") == 0 ||
+				 strcmp(sub, "both") == 0);
 	inbox_message(s->inbox, m, roster_name(s->roster, bare),
-		      session_push_class(s));
-	s->dirty = 1; /* unread counts */
+		      session_push_class(s), receipt_ok);
+	if (m->body)
+		s->dirty = 1; /* unread counts */
+}
+
+static void session_on_subscription(void *ud, const char *from,
+				    const char *type, const char *status)
+{
+	struct session *s = ud;
+
+	log_info("session %s: %s from %s", s->sid, type, from);
+	if (strcmp(type, "unsubscribe") == 0) {
+		/* A withdrawn request is no longer the user's to answer. */
+		roster_request_remove(s->roster, from);
+		return;
+	}
+	if (strcmp(type, "subscribe") != 0)
+		return; /* the roster push that follows says the rest */
+	int added = roster_request_add(s->roster, from, status);
+	if (added == -1)
+		log_warn("session %s: subscription request from %s not kept: "
+			 "too many wait",
+			 s->sid, from);
+	if (added == 1)
+		inbox_subscription(s->inbox, from, roster_name(s->roster, from),
+				   status, session_push_class(s));
 }
 
 static void session_on_iq_reply(void *ud, const char *id, const char *xml)
 {
 	struct session *s = ud;
+	struct session_iqwait w;
 
-	for (size_t i = 0; i < s->niqwaits; i++) {
-		struct session_iqwait *w = &s->iqwaits[i];
-		if (strcmp(w->id, id) != 0)
-			continue;
-		session_reply_to(s->t, w->rid, w->rk, 200,
-				 json_pack("{s:s, s:s}", "id", id, "xml", xml));
-		seal_wipe(w->rk, sizeof(w->rk));
-		s->iqwaits[i] = s->iqwaits[--s->niqwaits];
+	if (session_wait_take(s, id, &w) == -1)
 		return;
+	session_reply_to(s->t, w.rid, w.rk, 200,
+			 json_pack("{s:s, s:s}", "id", id, "xml", xml));
+	seal_wipe(w.rk, sizeof(w.rk));
+}
+
+/* ---- answers to the daemon's own iqs ---- */
+
+static void session_answer_photo(struct session *s,
+				 const struct session_iqwait *w,
+				 const struct query_result *res)
+{
+	const char *err = res->error;
+
+	if (!err && res->photo_len > (size_t)s->t->cfg->xmpp_avatar_max_bytes)
+		err = "too-large";
+	if (!err) {
+		char *b64 = seal_base64(res->photo, res->photo_len, SEAL_B64);
+		session_avatar_put(s->t, res);
+		if (b64)
+			session_reply_to(s->t, w->rid, w->rk, 200,
+					 json_pack("{s:s, s:s, s:s}", "type",
+						   res->photo_type, "data", b64,
+						   "hash", res->photo_hash));
+		else
+			session_fail_to(s->t, w->rid, w->rk, 503, "overloaded",
+					"out of memory");
+		free(b64);
+	} else if (strcmp(err, "too-large") == 0) {
+		session_fail_to(s->t, w->rid, w->rk, 502, "photo_too_large",
+				"the contact's photo is larger than this "
+				"server relays");
+	} else if (strcmp(err, "unsupported-type") == 0) {
+		session_fail_to(s->t, w->rid, w->rk, 502, "photo_unsupported",
+				"the contact's photo is not a PNG, JPEG, GIF "
+				"or WebP image");
+	} else if (strcmp(err, "no-photo") == 0 ||
+		   strcmp(err, "item-not-found") == 0 ||
+		   strcmp(err, "service-unavailable") == 0) {
+		session_fail_to(s->t, w->rid, w->rk, 404, "no_photo",
+				"that contact has no photo");
+	} else {
+		session_fail_to(s->t, w->rid, w->rk, 502, "xmpp_error",
+				"the XMPP server refused the vCard request");
 	}
+}
+
+/* XEP-0215 first; a server without it may offer google:jingleinfo; a
+ * server with neither offers no servers, which is an answer too. */
+static void session_answer_jingle(struct session *s,
+				  const struct session_iqwait *w,
+				  const struct query_result *res)
+{
+	if (res->error && res->kind == QUERY_SERVICES) {
+		struct session_iqwait *next =
+			session_wait(s, NULL, SESSION_WAIT_JINGLE);
+		if (next && query_jingleinfo(s->client, next->id) == 0) {
+			char id[sizeof(next->id)];
+			memcpy(id, next->id, sizeof(id));
+			*next = *w;
+			memcpy(next->id, id, sizeof(id));
+			session_wait_commit(s, NULL);
+			return;
+		}
+	}
+	json_t *servers = res->error ? json_array() : json_incref(res->servers);
+	session_reply_to(s->t, w->rid, w->rk, 200,
+			 json_pack("{s:o}", "servers", servers));
+}
+
+static void session_answer_contact(struct session *s,
+				   const struct session_iqwait *w,
+				   const struct query_result *res)
+{
+	if (!res->error)
+		session_reply_to(s->t, w->rid, w->rk, 200, json_object());
+	else
+		session_fail_to(s->t, w->rid, w->rk, 502, "xmpp_error",
+				"the XMPP server refused the roster change");
+}
+
+static void session_on_query(void *ud, const char *id,
+			     const struct query_result *res)
+{
+	struct session *s = ud;
+	struct session_iqwait w;
+
+	if (session_wait_take(s, id, &w) == -1)
+		return;
+	switch (w.kind) {
+	case SESSION_WAIT_AVATAR:
+		session_avatar_fetched(s, &w, res);
+		break;
+	case SESSION_WAIT_PHOTO:
+		session_answer_photo(s, &w, res);
+		break;
+	case SESSION_WAIT_JINGLE:
+		session_answer_jingle(s, &w, res);
+		break;
+	case SESSION_WAIT_CONTACT:
+		session_answer_contact(s, &w, res);
+		break;
+	case SESSION_WAIT_RAWIQ:
+		break; /* answered by session_on_iq_reply */
+	}
+	seal_wipe(w.rk, sizeof(w.rk));
 }
 
 static const struct client_events session_events = {
@@ -489,6 +779,8 @@ static const struct client_events session_events = {
 	.presence = session_on_presence,
 	.message = session_on_message,
 	.iq_reply = session_on_iq_reply,
+	.subscription = session_on_subscription,
+	.query = session_on_query,
 };
 
 /* ---- calls ---- */
@@ -541,11 +833,29 @@ static void session_reuse(struct session_req *r, struct session *s)
 	seal_wipe(token, sizeof(token));
 }
 
+/* What a login or a record names to log in with. */
+struct session_cred {
+	const char *jid;
+	const char *secret; /* password, or token when mech is set */
+	const char *mech;   /* NULL: password login */
+	const char *resource;
+};
+
+/* Equal logins share a session; a token never matches a password. */
+static void session_cred_digest(const struct session_table *t,
+				const struct session_cred *c, uint8_t out[32])
+{
+	char who[JID_MAX + 16];
+
+	snprintf(who, sizeof(who), "%s%s", c->mech ? "oauth:" : "", c->jid);
+	seal_digest2(out, t->cred_key, who, c->secret);
+}
+
 /* A session with its client, not yet connecting. sid NULL: a new one. */
 static struct session *session_new(struct session_table *t, const char *sid,
-				   const char *jid, const char *password,
-				   const char *resource, const uint8_t *cred)
+				   const struct session_cred *c)
 {
+	const char *jid = c->jid, *resource = c->resource;
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
@@ -558,13 +868,15 @@ static struct session *session_new(struct session_table *t, const char *sid,
 	snprintf(s->jid, sizeof(s->jid), "%s", jid);
 	snprintf(s->resource, sizeof(s->resource), "%s", resource);
 	snprintf(s->show, sizeof(s->show), "available");
-	memcpy(s->cred, cred, sizeof(s->cred));
-	s->password = strdup(password);
+	session_cred_digest(t, c, s->cred);
+	s->token_login = c->mech != NULL;
+	snprintf(s->mech, sizeof(s->mech), "%s", c->mech ? c->mech : "");
+	s->password = strdup(c->secret);
 	s->roster = roster_new();
 	s->inbox = inbox_new(&t->env, s->sid);
 	s->client = s->password && s->roster && s->inbox
-			    ? client_new(t->cx, jid, password, resource,
-					 &session_events, s)
+			    ? client_new(t->cx, jid, c->secret, resource,
+					 c->mech, &session_events, s)
 			    : NULL;
 	if (!s->client) {
 		session_free(s);
@@ -592,23 +904,45 @@ static int session_claim(struct session_req *r)
 	return got == 1 ? 0 : -1;
 }
 
+/* The login's credentials: a password, or a token (+ mechanism). */
+static int session_login_cred(struct session_req *r, struct session_cred *c)
+{
+	const char *password = NULL, *token = NULL;
+
+	c->mech = NULL;
+	c->resource = NULL;
+	if (json_unpack(r->env.body, "{s:s, s?:s, s?:s, s?:s, s?:s}", "jid",
+			&c->jid, "password", &password, "token", &token,
+			"mechanism", &c->mech, "resource", &c->resource) == -1 ||
+	    !password == !token) {
+		session_fail(r, 400, "bad_request",
+			     "login needs jid and a password or a token");
+		return -1;
+	}
+	c->secret = password ? password : token;
+	if (token && !c->mech)
+		c->mech = "";
+	if (c->mech && *c->mech && !sasl_is_token_mech(c->mech)) {
+		session_reply(r, 400, envelope_error("bad_value", "unknown mechanism",
+						     "mechanism"));
+		return -1;
+	}
+	return 0;
+}
+
 static void session_call_login(struct session_req *r, struct session *unused)
 {
 	struct session_table *t = r->t;
-	const char *jid, *password, *resource = NULL;
+	struct session_cred c;
 	char token[WIRE_TOKEN_B64 + 1];
 	uint8_t cred[32];
 
 	(void)unused;
-	if (json_unpack(r->env.body, "{s:s, s:s, s?:s}", "jid", &jid,
-			"password", &password, "resource", &resource) == -1) {
-		session_fail(r, 400, "bad_request", "login needs jid and password");
+	if (session_login_cred(r, &c) == -1 || session_claim(r) == -1)
 		return;
-	}
-	if (session_claim(r) == -1)
-		return;
-	seal_digest2(cred, t->cred_key, jid, password);
-	struct session *s = session_find_login(t, jid, cred, resource);
+	session_cred_digest(t, &c, cred);
+	struct session *s = session_find_login(t, c.jid, cred, c.resource);
+	seal_wipe(cred, sizeof(cred));
 	if (s) {
 		session_reuse(r, s);
 		return;
@@ -618,9 +952,9 @@ static void session_call_login(struct session_req *r, struct session *unused)
 			     "this daemon carries all the sessions it can");
 		return;
 	}
-	s = session_new(t, NULL, jid, password,
-			resource ? resource : t->cfg->xmpp_resource, cred);
-	if (!s) {
+	if (!c.resource)
+		c.resource = t->cfg->xmpp_resource;
+	if (!(s = session_new(t, NULL, &c))) {
 		session_fail(r, 503, "overloaded", "cannot start a session");
 		return;
 	}
@@ -634,13 +968,24 @@ static void session_call_login(struct session_req *r, struct session *unused)
 	session_add_waiter(s, &r->env, token);
 	seal_wipe(token, sizeof(token));
 	r->answered = 1;
-	log_info("session %s: connecting %s", s->sid, jid);
+	log_info("session %s: connecting %s%s", s->sid, c.jid,
+		 c.mech ? " with a token" : "");
 }
 
 static void session_call_logout(struct session_req *r, struct session *s)
 {
 	session_end(s, "logout");
 	session_reply(r, 200, json_object());
+}
+
+/* Calls that need the stream answer 503 while it reconnects. */
+static int session_offline(struct session_req *r, const struct session *s)
+{
+	if (s->state == SESSION_ONLINE)
+		return 0;
+	session_fail(r, 503, "session_offline",
+		     "the XMPP stream is reconnecting; try again");
+	return 1;
 }
 
 /* Sends once per client id: a retried request gets the same answer. */
@@ -666,11 +1011,8 @@ static void session_call_message(struct session_req *r, struct session *s)
 		session_fail(r, 400, "bad_request", "message needs to");
 		return;
 	}
-	if (s->state != SESSION_ONLINE) {
-		session_fail(r, 503, "session_offline",
-			     "the XMPP stream is reconnecting; try again");
+	if (session_offline(r, s))
 		return;
-	}
 	if (!id) {
 		seal_random_id(gen);
 		id = gen;
@@ -722,7 +1064,181 @@ static void session_call_roster(struct session_req *r, struct session *s)
 		session_fail(r, 503, "overloaded", "out of memory");
 		return;
 	}
-	session_reply(r, 200, json_pack("{s:o}", "contacts", contacts));
+	json_t *requests = roster_requests(s->roster);
+	if (!requests) {
+		json_decref(contacts);
+		session_fail(r, 503, "overloaded", "out of memory");
+		return;
+	}
+	session_reply(r, 200, json_pack("{s:o, s:o}", "contacts", contacts,
+					"requests", requests));
+}
+
+/* The bare JID of the call's "jid", or NULL after answering 400. */
+static const char *session_contact_jid(struct session_req *r,
+				       const struct session *s,
+				       char bare[JID_MAX + 1])
+{
+	const char *jid = json_string_value(json_object_get(r->env.body, "jid"));
+
+	if (!jid || jid_bare(jid, bare, JID_MAX + 1) == -1) {
+		session_reply(r, 400, envelope_error("bad_jid", "not a JID", "jid"));
+		return NULL;
+	}
+	if (strcmp(bare, s->jid) == 0) {
+		session_reply(r, 400, envelope_error("bad_jid",
+						     "that is your own JID", "jid"));
+		return NULL;
+	}
+	return bare;
+}
+
+static void session_call_photo(struct session_req *r, struct session *s)
+{
+	char bare[JID_MAX + 1];
+	struct session_iqwait *w;
+
+	if (!session_contact_jid(r, s, bare) || session_offline(r, s))
+		return;
+	if (!(w = session_wait(s, r, SESSION_WAIT_PHOTO))) {
+		session_fail(r, 503, "busy", "too many requests wait for replies");
+		return;
+	}
+	if (query_vcard(s->client, bare, w->id) == -1) {
+		session_fail(r, 502, "xmpp_error", "the vCard request was not sent");
+		return;
+	}
+	session_wait_commit(s, r);
+}
+
+static void session_call_jingle(struct session_req *r, struct session *s)
+{
+	struct session_iqwait *w;
+
+	if (session_offline(r, s))
+		return;
+	if (!(w = session_wait(s, r, SESSION_WAIT_JINGLE))) {
+		session_fail(r, 503, "busy", "too many requests wait for replies");
+		return;
+	}
+	if (query_services(s->client, w->id) == -1) {
+		session_fail(r, 502, "xmpp_error", "the request was not sent");
+		return;
+	}
+	session_wait_commit(s, r);
+}
+
+/* Approving asks back too: IM users expect a mutual contact. */
+static void session_contact_answer(struct session_req *r, struct session *s,
+				   const char *bare, int approve)
+{
+	const char *sub = roster_subscription(s->roster, bare);
+	int have = sub && (strcmp(sub, "to") == 0 || strcmp(sub, "both") == 0);
+	int ok = client_send_subscription(s->client, bare,
+					  approve ? "subscribed"
+						  : "unsubscribed") == 0;
+
+	if (ok && approve && !have)
+		ok = client_send_subscription(s->client, bare, "subscribe") == 0;
+	roster_request_remove(s->roster, bare);
+	if (ok)
+		session_reply(r, 200, json_object());
+	else
+		session_fail(r, 502, "xmpp_error", "the answer was not sent");
+}
+
+/* The strings of a JSON array (checked by the handler), at most max. */
+static size_t session_strings(json_t *a, const char **v, size_t max)
+{
+	size_t n = 0, i;
+	json_t *e;
+
+	json_array_foreach(a, i, e) if (n < max && json_is_string(e))
+		v[n++] = json_string_value(e);
+	return n;
+}
+
+/* rename and regroup keep what they do not change; both need a contact. */
+static int session_contact_keep(struct session_req *r, json_t *old,
+				const char *action, const char **name,
+				json_t **groups)
+{
+	int rename = strcmp(action, "rename") == 0;
+
+	if (!old) {
+		session_fail(r, 404, "not_in_roster", "that JID is not a contact");
+		return -1;
+	}
+	if (rename ? !*name : !json_is_array(*groups)) {
+		session_reply(r, 400, envelope_error(
+			"missing_field", "rename needs name, regroup groups",
+			rename ? "name" : "groups"));
+		return -1;
+	}
+	if (rename)
+		*groups = json_object_get(old, "groups");
+	else
+		*name = json_string_value(json_object_get(old, "name"));
+	return 0;
+}
+
+static void session_contact_roster(struct session_req *r, struct session *s,
+				   const char *bare, const char *action)
+{
+	json_t *old = roster_get(s->roster, bare);
+	const char *name = json_string_value(json_object_get(r->env.body, "name"));
+	json_t *groups = json_object_get(r->env.body, "groups");
+	int remove = strcmp(action, "remove") == 0;
+	const char *gv[32];
+	struct session_iqwait *w;
+
+	if (remove && !old) {
+		session_fail(r, 404, "not_in_roster", "that JID is not a contact");
+		return;
+	}
+	if (!remove && strcmp(action, "add") != 0 &&
+	    session_contact_keep(r, old, action, &name, &groups) == -1)
+		return;
+	if (!(w = session_wait(s, r, SESSION_WAIT_CONTACT))) {
+		session_fail(r, 503, "busy", "too many requests wait for replies");
+		return;
+	}
+	if (query_roster_set(s->client, bare, name, gv,
+			     session_strings(groups, gv, 32), remove,
+			     w->id) == -1) {
+		session_fail(r, 502, "xmpp_error", "the roster change was not sent");
+		return;
+	}
+	/* The server handles the roster set first, then the request. */
+	if (strcmp(action, "add") == 0)
+		client_send_subscription(s->client, bare, "subscribe");
+	if (remove)
+		roster_request_remove(s->roster, bare);
+	session_wait_commit(s, r);
+}
+
+static void session_call_contact(struct session_req *r, struct session *s)
+{
+	static const char *const actions[] = {"add",	 "remove", "approve",
+					      "deny", "rename", "regroup"};
+	const char *action =
+		json_string_value(json_object_get(r->env.body, "action"));
+	char bare[JID_MAX + 1];
+	size_t i = 0;
+
+	while (action && i < 6 && strcmp(action, actions[i]) != 0)
+		i++;
+	if (i == 6 || !action) {
+		session_reply(r, 400, envelope_error("bad_value", "unknown action",
+						     "action"));
+		return;
+	}
+	if (!session_contact_jid(r, s, bare) || session_offline(r, s))
+		return;
+	if (i == 2 || i == 3)
+		session_contact_answer(r, s, bare, i == 2);
+	else
+		session_contact_roster(r, s, bare, action);
 }
 
 /* Answers with what an inbox call returned. */
@@ -799,12 +1315,11 @@ static void session_call_rawiq(struct session_req *r, struct session *s)
 		session_fail(r, 400, "bad_request", "rawiq needs xml");
 		return;
 	}
-	if (s->state != SESSION_ONLINE) {
-		session_fail(r, 503, "session_offline",
-			     "the XMPP stream is reconnecting; try again");
+	if (session_offline(r, s))
 		return;
-	}
-	if (wait && s->niqwaits == SESSION_IQ_WAITERS) {
+	struct session_iqwait *w = wait ? session_wait(s, r, SESSION_WAIT_RAWIQ)
+					: NULL;
+	if (wait && !w) {
 		session_fail(r, 503, "busy", "too many iqs waiting for replies");
 		return;
 	}
@@ -821,14 +1336,8 @@ static void session_call_rawiq(struct session_req *r, struct session *s)
 		session_reply(r, 200, json_pack("{s:s}", "id", id));
 		return;
 	}
-	struct session_iqwait *w = &s->iqwaits[s->niqwaits++];
-	memcpy(w->rid, r->env.rid, sizeof(w->rid));
-	memcpy(w->rk, r->env.rk, sizeof(w->rk));
 	snprintf(w->id, sizeof(w->id), "%s", id);
-	w->deadline_ms = session_now() + SESSION_IQ_WAIT_MS;
-	if (r->env.deadline_ms < w->deadline_ms)
-		w->deadline_ms = r->env.deadline_ms;
-	r->answered = 1;
+	session_wait_commit(s, r);
 }
 
 /* Calls the inbox answers by itself: fn gives status and answer. */
@@ -840,22 +1349,42 @@ struct session_call {
 	int needs_session;
 	session_inbox_fn inbox;
 	int changes_record; /* a 200 means the record must be saved */
+	void (*after)(struct session *s); /* after a 200 */
 };
 
+static void session_send_receipt(void *ud, const char *to, const char *id)
+{
+	struct session *s = ud;
+
+	if (client_send_receipt(s->client, to, id) == -1)
+		log_warn("session %s: receipt for %s not sent", s->sid, to);
+}
+
+/* The phone has the messages it acknowledged: their senders may know. */
+static void session_send_receipts(struct session *s)
+{
+	if (s->state == SESSION_ONLINE)
+		inbox_take_receipts(s->inbox, session_send_receipt, s);
+}
+
 static const struct session_call session_calls[] = {
-	{"login", session_call_login, 0, NULL, 0},
-	{"logout", session_call_logout, 1, NULL, 0},
-	{"message", session_call_message, 1, NULL, 0},
-	{"presence", session_call_presence, 1, NULL, 0},
-	{"roster", session_call_roster, 1, NULL, 0},
-	{"register", session_call_register, 1, NULL, 0},
-	{"crashreport", session_call_crashreport, 1, NULL, 0},
-	{"rawiq", session_call_rawiq, 1, NULL, 0},
-	{"key", NULL, 1, inbox_call_key, 0},
-	{"notifications", NULL, 1, inbox_call_notifications, 1},
-	/* An ack resets the unread counts. */
-	{"messagequeue", NULL, 1, inbox_call_messagequeue, 1},
-	{"otr", NULL, 1, inbox_call_otr, 1},
+	{"login", session_call_login, 0, NULL, 0, NULL},
+	{"logout", session_call_logout, 1, NULL, 0, NULL},
+	{"message", session_call_message, 1, NULL, 0, NULL},
+	{"presence", session_call_presence, 1, NULL, 0, NULL},
+	{"roster", session_call_roster, 1, NULL, 0, NULL},
+	{"register", session_call_register, 1, NULL, 0, NULL},
+	{"crashreport", session_call_crashreport, 1, NULL, 0, NULL},
+	{"rawiq", session_call_rawiq, 1, NULL, 0, NULL},
+	{"photo", session_call_photo, 1, NULL, 0, NULL},
+	{"jingle", session_call_jingle, 1, NULL, 0, NULL},
+	{"contact", session_call_contact, 1, NULL, 0, NULL},
+	{"key", NULL, 1, inbox_call_key, 0, NULL},
+	{"notifications", NULL, 1, inbox_call_notifications, 1, NULL},
+	/* An ack resets the unread counts and sends the receipts owed. */
+	{"messagequeue", NULL, 1, inbox_call_messagequeue, 1,
+	 session_send_receipts},
+	{"otr", NULL, 1, inbox_call_otr, 1, NULL},
 };
 
 static void session_call_inbox(struct session_req *r, struct session *s,
@@ -866,6 +1395,8 @@ static void session_call_inbox(struct session_req *r, struct session *s,
 
 	if (status == 200 && call->changes_record)
 		s->dirty = 1;
+	if (status == 200 && call->after)
+		call->after(s);
 	session_answer(r, status, answer);
 }
 
@@ -1003,17 +1534,15 @@ static int session_restore_fields(struct session *s, json_t *o)
 static struct session *session_restore(struct session_table *t,
 				       const char *sid, json_t *o)
 {
-	const char *jid, *password, *resource;
-	uint8_t cred[32];
+	struct session_cred c = {0};
 	struct session *s;
 
-	if (json_unpack(o, "{s:s, s:s, s:s}", "jid", &jid, "password",
-			&password, "resource", &resource) == -1)
+	if (json_unpack(o, "{s:s, s:s, s:s, s?:s}", "jid", &c.jid, "password",
+			&c.secret, "resource", &c.resource, "mechanism",
+			&c.mech) == -1)
 		return NULL;
-	seal_digest2(cred, t->cred_key, jid, password);
-	if (!(s = session_new(t, sid, jid, password, resource, cred)))
+	if (!(s = session_new(t, sid, &c)))
 		return NULL;
-	seal_wipe(cred, sizeof(cred));
 	if (session_restore_fields(s, o) == -1) {
 		s->state = SESSION_DEAD;
 		return NULL;

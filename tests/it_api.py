@@ -5,12 +5,15 @@ talkproxy-fcgi, Redis and talkproxyd to a real Prosody, with a real XMPP
 client (bob) on the other side. Prints TAP.
 """
 
+import hashlib
 import json
 import os
 import re
+import struct
 import sys
 import time
 import uuid
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -129,6 +132,47 @@ BAD_REQUESTS = [
     ("login with a body over max_body answers 413",
      "login", b'{"jid":"alice@localhost","password":"' + b"p" * (MAX_BODY + 10) + b'"}', {},
      413, "body_too_large", ANY),
+
+    # Token login (SASL X-OAUTH2 / OAUTHBEARER): "token" here is the OAuth
+    # token for the XMPP server, checked like a field, never a session token.
+    ("login with a password and a token answers conflicting_fields token",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "token": "oauth"}, {},
+     400, "conflicting_fields", "token"),
+    ("login with a password, a token and a mechanism answers conflicting_fields token",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "token": "oauth",
+               "mechanism": "X-OAUTH2"}, {}, 400, "conflicting_fields", "token"),
+    ("login with only a resource answers missing_field password",
+     "login", {"jid": "alice@localhost", "resource": "phone"}, {}, 400, "missing_field", "password"),
+    ("login with a mechanism but no credential answers missing_field password",
+     "login", {"jid": "alice@localhost", "mechanism": "OAUTHBEARER"}, {},
+     400, "missing_field", "password"),
+    ("login with a password and a mechanism answers unexpected_field mechanism",
+     "login", {"jid": "alice@localhost", "password": "alice-pw", "mechanism": "X-OAUTH2"}, {},
+     400, "unexpected_field", "mechanism"),
+    ("login with mechanism PLAIN answers bad_value mechanism",
+     "login", {"jid": "alice@localhost", "token": "oauth", "mechanism": "PLAIN"}, {},
+     400, "bad_value", "mechanism"),
+    ("login with a mechanism in lower case answers bad_value mechanism",
+     "login", {"jid": "alice@localhost", "token": "oauth", "mechanism": "x-oauth2"}, {},
+     400, "bad_value", "mechanism"),
+    ("login with an empty mechanism answers empty mechanism",
+     "login", {"jid": "alice@localhost", "token": "oauth", "mechanism": ""}, {},
+     400, "empty", "mechanism"),
+    ("login with a number for mechanism answers wrong_type mechanism",
+     "login", {"jid": "alice@localhost", "token": "oauth", "mechanism": 2}, {},
+     400, "wrong_type", "mechanism"),
+    ("login with a 4097-byte token answers too_long token",
+     "login", {"jid": "alice@localhost", "token": "t" * 4097}, {}, 400, "too_long", "token"),
+    ("login with an empty token answers empty token",
+     "login", {"jid": "alice@localhost", "token": ""}, {}, 400, "empty", "token"),
+    ("login with a number for token answers wrong_type token",
+     "login", {"jid": "alice@localhost", "token": 12345}, {}, 400, "wrong_type", "token"),
+    ("login with null for token answers wrong_type token",
+     "login", {"jid": "alice@localhost", "token": None}, {}, 400, "wrong_type", "token"),
+    ("login with a newline in the token answers control_char token",
+     "login", {"jid": "alice@localhost", "token": "ya29.a\nb"}, {}, 400, "control_char", "token"),
+    ("login with a token but a JID without localpart answers bad_jid",
+     "login", {"jid": "localhost", "token": "oauth"}, {}, 400, "bad_jid", "jid"),
 
     ("logout with a field answers unknown_field",
      "logout", {"all": True}, {}, 400, "unknown_field", "all"),
@@ -379,11 +423,249 @@ BAD_REQUESTS = [
     ("rawiq over 16384 bytes answers too_long xml",
      "rawiq", {"xml": "<iq type='get'>" + "x" * 16384 + "</iq>"}, {}, 400, "too_long", "xml"),
 
+    ("photo without jid answers missing_field jid",
+     "photo", {}, {}, 400, "missing_field", "jid"),
+    ("photo with a number for jid answers wrong_type jid",
+     "photo", {"jid": 7}, {}, 400, "wrong_type", "jid"),
+    ("photo with a list for jid answers wrong_type jid",
+     "photo", {"jid": ["bob@localhost"]}, {}, 400, "wrong_type", "jid"),
+    ("photo with an empty jid answers empty jid",
+     "photo", {"jid": ""}, {}, 400, "empty", "jid"),
+    ("photo of a JID with two @ answers bad_jid",
+     "photo", {"jid": "bob@x@localhost"}, {}, 400, "bad_jid", "jid"),
+    ("photo of a JID with an empty domain answers bad_jid",
+     "photo", {"jid": "bob@"}, {}, 400, "bad_jid", "jid"),
+    ("photo of a JID with a 1024-byte localpart answers bad_jid",
+     "photo", {"jid": "b" * 1024 + "@localhost"}, {}, 400, "bad_jid", "jid"),
+    ("photo of a JID over 3071 bytes answers too_long jid",
+     "photo", {"jid": "b@" + "d" * 3070}, {}, 400, "too_long", "jid"),
+    ("photo with a control character in the JID answers control_char",
+     "photo", {"jid": "bob@local\x00host"}, {}, 400, "control_char", ANY),
+    ("photo with a tab in the JID answers control_char jid",
+     "photo", {"jid": "bob@local\thost"}, {}, 400, "control_char", "jid"),
+    ("photo with an unknown field answers unknown_field",
+     "photo", {"jid": BOB, "size": 64}, {}, 400, "unknown_field", "size"),
+    ("photo with broken JSON answers bad_json",
+     "photo", b'{"jid":', {}, 400, "bad_json", ANY),
+    ("photo with an array for a body answers not_object",
+     "photo", b'["bob@localhost"]', {}, 400, "not_object", ANY),
+    ("photo sent as text/plain answers 415",
+     "photo", {"jid": BOB}, {"content_type": "text/plain"}, 415, "unsupported_media_type", ANY),
+
+    ("jingle with a field answers unknown_field",
+     "jingle", {"transport": "udp"}, {}, 400, "unknown_field", "transport"),
+    ("jingle with an array for a body answers not_object",
+     "jingle", b"[]", {}, 400, "not_object", ANY),
+    ("jingle with broken JSON answers bad_json",
+     "jingle", b"{,}", {}, 400, "bad_json", ANY),
+    ("jingle sent as text/plain answers 415",
+     "jingle", {}, {"content_type": "text/plain"}, 415, "unsupported_media_type", ANY),
+
+    ("contact without jid answers missing_field jid",
+     "contact", {"action": "add"}, {}, 400, "missing_field", "jid"),
+    ("contact without action answers missing_field action",
+     "contact", {"jid": BOB}, {}, 400, "missing_field", "action"),
+    ("contact with a number for jid answers wrong_type jid",
+     "contact", {"jid": 1, "action": "add"}, {}, 400, "wrong_type", "jid"),
+    ("contact with an empty jid answers empty jid",
+     "contact", {"jid": "", "action": "add"}, {}, 400, "empty", "jid"),
+    ("contact with a JID with two @ answers bad_jid",
+     "contact", {"jid": "a@b@localhost", "action": "add"}, {}, 400, "bad_jid", "jid"),
+    ("contact with a JID with an empty resource answers bad_jid",
+     "contact", {"jid": BOB + "/", "action": "remove"}, {}, 400, "bad_jid", "jid"),
+    ("contact with a JID with a 1024-byte domain answers bad_jid",
+     "contact", {"jid": "bob@" + "d" * 1024, "action": "add"}, {}, 400, "bad_jid", "jid"),
+    ("contact with a space in the JID answers bad_jid",
+     "contact", {"jid": "bob smith@localhost", "action": "add"}, {}, 400, "bad_jid", "jid"),
+    ("contact with a bell character in the JID answers control_char jid",
+     "contact", {"jid": "bob@local\x07host", "action": "add"}, {}, 400, "control_char", "jid"),
+    ("contact with an unknown action answers bad_value action",
+     "contact", {"jid": BOB, "action": "block"}, {}, 400, "bad_value", "action"),
+    ("contact with an action in upper case answers bad_value action",
+     "contact", {"jid": BOB, "action": "Add"}, {}, 400, "bad_value", "action"),
+    ("contact with an empty action answers empty action",
+     "contact", {"jid": BOB, "action": ""}, {}, 400, "empty", "action"),
+    ("contact with a number for action answers wrong_type action",
+     "contact", {"jid": BOB, "action": 1}, {}, 400, "wrong_type", "action"),
+    ("contact with a list for action answers wrong_type action",
+     "contact", {"jid": BOB, "action": ["add"]}, {}, 400, "wrong_type", "action"),
+    ("contact rename without name answers missing_field name",
+     "contact", {"jid": BOB, "action": "rename"}, {}, 400, "missing_field", "name"),
+    ("contact rename with groups but no name answers missing_field name",
+     "contact", {"jid": BOB, "action": "rename", "groups": ["Friends"]}, {},
+     400, "missing_field", "name"),
+    ("contact regroup without groups answers missing_field groups",
+     "contact", {"jid": BOB, "action": "regroup"}, {}, 400, "missing_field", "groups"),
+    ("contact regroup with a name but no groups answers missing_field groups",
+     "contact", {"jid": BOB, "action": "regroup", "name": "Bob"}, {},
+     400, "missing_field", "groups"),
+    ("contact with a number for name answers wrong_type name",
+     "contact", {"jid": BOB, "action": "rename", "name": 5}, {}, 400, "wrong_type", "name"),
+    ("contact with null for name answers wrong_type name",
+     "contact", {"jid": BOB, "action": "rename", "name": None}, {}, 400, "wrong_type", "name"),
+    ("contact with a 1024-byte name answers too_long name",
+     "contact", {"jid": BOB, "action": "rename", "name": "n" * 1024}, {}, 400, "too_long", "name"),
+    ("contact with a name over 1023 bytes in bytes, not characters, answers too_long name",
+     "contact", {"jid": BOB, "action": "rename", "name": "\u00e9" * 512}, {},
+     400, "too_long", "name"),
+    ("contact with a newline in the name answers control_char name",
+     "contact", {"jid": BOB, "action": "rename", "name": "Bob\nSmith"}, {},
+     400, "control_char", "name"),
+    ("contact with an escape character in the name answers control_char name",
+     "contact", {"jid": BOB, "action": "add", "name": "\x1b[31mBob"}, {},
+     400, "control_char", "name"),
+    ("contact with a string for groups answers wrong_type groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": "Friends"}, {},
+     400, "wrong_type", "groups"),
+    ("contact with an object for groups answers wrong_type groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": {"Friends": True}}, {},
+     400, "wrong_type", "groups"),
+    ("contact with null for groups answers wrong_type groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": None}, {},
+     400, "wrong_type", "groups"),
+    ("contact with a number in groups answers wrong_type groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": ["Friends", 2]}, {},
+     400, "wrong_type", "groups"),
+    ("contact with null in groups answers wrong_type groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": [None]}, {},
+     400, "wrong_type", "groups"),
+    ("contact with a list inside groups answers wrong_type groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": [["Friends"]]}, {},
+     400, "wrong_type", "groups"),
+    ("contact with 33 groups answers too_long groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": ["g%d" % i for i in range(33)]}, {},
+     400, "too_long", "groups"),
+    ("contact with an empty group answers empty groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": ["Friends", ""]}, {},
+     400, "empty", "groups"),
+    ("contact with a 1024-byte group answers too_long groups",
+     "contact", {"jid": BOB, "action": "add", "groups": ["g" * 1024]}, {},
+     400, "too_long", "groups"),
+    ("contact with a newline in a group answers control_char groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": ["a\nb"]}, {},
+     400, "control_char", "groups"),
+    ("contact with a delete character in a group answers control_char groups",
+     "contact", {"jid": BOB, "action": "regroup", "groups": ["Friends\x7f"]}, {},
+     400, "control_char", "groups"),
+    ("contact with an unknown field answers unknown_field",
+     "contact", {"jid": BOB, "action": "add", "ask": True}, {}, 400, "unknown_field", "ask"),
+    ("contact with invalid UTF-8 in the name answers bad_utf8",
+     "contact", b'{"jid":"bob@localhost","action":"rename","name":"\xc3"}', {}, 400, "bad_utf8", ANY),
+    ("contact sent as text/plain answers 415",
+     "contact", {"jid": BOB, "action": "add"}, {"content_type": "text/plain"},
+     415, "unsupported_media_type", ANY),
+
     ("key with a field answers unknown_field",
      "key", {"format": "hex"}, {}, 400, "unknown_field", "format"),
     ("key with broken JSON answers bad_json",
      "key", b"{]", {}, 400, "bad_json", ANY),
 ]
+
+
+# GET {base}/images/<sha1>: answered by the handler from Redis, no token.
+# (The sealed cache itself is it_images.py's.) WEB: a path a web server
+# normalises or refuses itself (404/403/400 of its own) before routing; the
+# handler answers those 400 bad_hash when they reach it (it_images.py sends
+# them straight to its socket), and no row may ever answer an image.
+UNKNOWN_HASH = hashlib.sha1(b"nobody's photo").hexdigest()
+PLACEHOLDER = "placeholder"
+WEB = "refused by the web server or 400 bad_hash"
+IMAGE_GETS = [
+    # sentence, method, path, expected: PLACEHOLDER, WEB, or (status, code)
+    ("GET of an unknown well-formed hash answers the 1x1 placeholder",
+     "GET", "/images/" + UNKNOWN_HASH, PLACEHOLDER),
+    ("GET of an unknown hash in upper case answers the placeholder",
+     "GET", "/images/" + UNKNOWN_HASH.upper(), PLACEHOLDER),
+    ("GET of an unknown hash with a query string answers the placeholder",
+     "GET", "/images/" + UNKNOWN_HASH + "?s=64", PLACEHOLDER),
+    ("GET /images/../etc/passwd serves no file",
+     "GET", "/images/../etc/passwd", WEB),
+    ("GET /images/%2e%2e%2f serves no file",
+     "GET", "/images/%2e%2e%2f", WEB),
+    ("GET /images/%2e%2e%2f<hash> serves no file",
+     "GET", "/images/%2e%2e%2f" + UNKNOWN_HASH, WEB),
+    ("GET /images/<hash>/../<hash> serves no file",
+     "GET", "/images/" + UNKNOWN_HASH + "/../" + UNKNOWN_HASH, WEB),
+    ("GET with an encoded slash inside the hash serves no file",
+     "GET", "/images/" + UNKNOWN_HASH[:20] + "%2f" + UNKNOWN_HASH[23:], WEB),
+    ("GET with an encoded NUL serves no file",
+     "GET", "/images/%00" + UNKNOWN_HASH[:37], WEB),
+    ("GET with a double slash before the hash serves no file",
+     "GET", "/images//" + UNKNOWN_HASH, WEB),
+    ("GET of 39 hex digits answers 400 bad_hash",
+     "GET", "/images/" + UNKNOWN_HASH[:39], (400, "bad_hash")),
+    ("GET of 41 hex digits answers 400 bad_hash",
+     "GET", "/images/" + UNKNOWN_HASH + "a", (400, "bad_hash")),
+    ("GET of 40 characters that are not hex answers 400 bad_hash",
+     "GET", "/images/" + "g" * 40, (400, "bad_hash")),
+    ("GET of a hash with a 0x prefix answers 400 bad_hash",
+     "GET", "/images/0x" + UNKNOWN_HASH[:38], (400, "bad_hash")),
+    ("GET of a hash with a trailing slash answers 400 bad_hash",
+     "GET", "/images/" + UNKNOWN_HASH + "/", (400, "bad_hash")),
+    ("GET of a hash with an encoded space after it answers 400 bad_hash",
+     "GET", "/images/" + UNKNOWN_HASH + "%20", (400, "bad_hash")),
+    ("GET of a hash with a file extension answers 400 bad_hash",
+     "GET", "/images/" + UNKNOWN_HASH + ".png", (400, "bad_hash")),
+    ("GET of /images/ alone answers 400 bad_hash",
+     "GET", "/images/", (400, "bad_hash")),
+    ("GET with the hash only in the query string answers 400 bad_hash",
+     "GET", "/images/?" + UNKNOWN_HASH, (400, "bad_hash")),
+    ("POST to /images/<hash> answers 405",
+     "POST", "/images/" + UNKNOWN_HASH, (405, "method_not_allowed")),
+    ("DELETE of /images/<hash> answers 405",
+     "DELETE", "/images/" + UNKNOWN_HASH, (405, "method_not_allowed")),
+    ("POST to /images/ with a bad hash answers 405 (the method first)",
+     "POST", "/images/xyz", (405, "method_not_allowed")),
+]
+
+
+def png_1x1(data):
+    """True when data is a well-formed PNG (signature, every chunk's CRC,
+    IHDR first and IEND last, pixels that inflate to the size IHDR names)
+    of 1x1 pixels."""
+    if not isinstance(data, bytes) or data[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    pos, chunks = 8, []
+    while pos + 12 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body, crc = data[pos + 8:pos + 8 + n], data[pos + 8 + n:pos + 12 + n]
+        if len(body) != n or len(crc) != 4 or \
+                struct.unpack(">I", crc)[0] != zlib.crc32(kind + body) & 0xffffffff:
+            return False
+        chunks.append((kind, body))
+        pos += 12 + n
+    if pos != len(data) or not chunks or chunks[0][0] != b"IHDR" or chunks[-1][0] != b"IEND":
+        return False
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[0][1][:10])
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour)
+    try:
+        pixels = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
+    except zlib.error:
+        return False
+    return (width, height) == (1, 1) and depth == 8 and channels is not None and \
+        len(pixels) == 1 + channels
+
+
+def test_images(st):
+    for sentence, method, path, want in IMAGE_GETS:
+        body = b"{}" if method == "POST" else None
+        got = st.call(None, body, method=method, path=path, content_type=None)
+        status, headers, answer = got
+        if want == PLACEHOLDER:
+            tap.ok(status == 200 and headers.get("content-type") == "image/png"
+                   and png_1x1(answer) and headers.get("x-content-type-options") == "nosniff"
+                   and headers.get("cache-control") == "public, max-age=300",
+                   sentence, "%s %r %r" % (status, headers, answer))
+        elif want == WEB:
+            ours = isinstance(answer, dict)
+            tap.ok((ours and status == 400 and error_of(answer).get("code") == "bad_hash")
+                   or (not ours and status in (400, 403, 404)
+                       and not headers.get("content-type", "").startswith("image/")),
+                   sentence, "%s %r %r" % (status, headers, answer))
+        else:
+            expect_error(got, want[0], want[1], None, sentence)
+            if status == 405:
+                tap.is_(headers.get("allow"), "GET", "%s names GET in its Allow header" % sentence)
 
 
 def test_health(st):
@@ -685,6 +967,7 @@ def main():
         test_roster(st, token, bob)
         test_incoming_logged_without_body(st, bob)
         test_routes(st, token)
+        test_images(st)
         test_tokens(st, token)
         test_bad_requests(st, token, jid, bob)
         test_crashreport(st, token)

@@ -91,9 +91,12 @@ def check_duplicates_and_otr(st, token, key, alice_jid, bob, cursor):
             "payload: otr is true for a no-store hint")
     bob.send_message(alice_jid, None, state="composing")
     bob.send_message(alice_jid, "after typing", id="m5")
-    answer = wait_queue(st, token, 2, ack=cursor)
-    tap.is_(bodies(key, answer), ["secret", "after typing"],
-            "a bare chat state is not queued")
+    answer = wait_queue(st, token, 3, ack=cursor)
+    items = [open_item(key, m) for m in answer["messages"]]
+    tap.is_([(i.get("kind"), i.get("body"), i.get("state")) for i in items],
+            [("message", "secret", None), ("chatstate", None, "composing"),
+             ("message", "after typing", None)],
+            "a bare chat state is queued as kind chatstate, without a body")
     return answer
 
 

@@ -9,6 +9,9 @@ static const struct check_field keys[] = {
 	{"p256dh", CHECK_LINE, 1, 8, NULL, 0, NULL},
 	{"auth", CHECK_LINE, 0, 8, NULL, 0, NULL},
 	{NULL}};
+static const struct check_field group[] = {
+	{"a group", CHECK_LINE, 1, 8, NULL, 0, NULL},
+	{NULL}};
 static const struct check_field fields[] = {
 	{"to", CHECK_JID, 1, 3071, NULL, 0, NULL},
 	{"body", CHECK_TEXT, 0, 0, NULL, 0, NULL},
@@ -20,15 +23,23 @@ static const struct check_field fields[] = {
 	{"tiles", CHECK_JID_LIST, 0, 2, NULL, 0, NULL},
 	{"keys", CHECK_OBJECT, 0, 0, NULL, 0, keys},
 	{"xml", CHECK_IQ, 0, 200, NULL, 0, NULL},
+	{"groups", CHECK_LIST, 0, 3, NULL, 0, group},
 	{NULL}};
 
-static const struct {
+/* A call that takes "token" as its own field (login's OAuth token). */
+static const struct check_field token_fields[] = {
+	{"token", CHECK_LINE, 0, 8, NULL, 0, NULL},
+	{NULL}};
+
+struct check_case {
 	const char *name;
 	const char *body;
 	int status; /* 0: accepted */
 	const char *code;
 	const char *field;
-} cases[] = {
+};
+
+static const struct check_case cases[] = {
 	{"accepts a minimal body", "{\"to\":\"a@b\"}", 0, NULL, NULL},
 	{"accepts every field", "{\"to\":\"a@b/r\",\"body\":\"hi\\nthere\\t!\","
 	 "\"id\":\"x1\",\"state\":\"active\",\"status\":\"\",\"toast\":true}", 0, NULL, NULL},
@@ -105,26 +116,85 @@ static const struct {
 	{"refuses text only", "{\"to\":\"a@b\",\"xml\":\"iq\"}", 400, "bad_xml", "xml"},
 	{"refuses an undeclared prefix", "{\"to\":\"a@b\",\"xml\":\"<p:iq/>\"}", 400, "bad_xml", "xml"},
 	{"refuses an array where an object goes", "{\"to\":\"a@b\",\"keys\":[]}", 400, "wrong_type", "keys"},
+	{"accepts a list of lines", "{\"to\":\"a@b\",\"groups\":[\"Friends\",\"W\u00f6rk\"]}", 0, NULL, NULL},
+	{"accepts an empty list of lines", "{\"to\":\"a@b\",\"groups\":[]}", 0, NULL, NULL},
+	{"accepts a line of exactly its limit in a list", "{\"to\":\"a@b\",\"groups\":[\"12345678\"]}",
+	 0, NULL, NULL},
+	{"refuses a string where a list of lines goes", "{\"to\":\"a@b\",\"groups\":\"Friends\"}",
+	 400, "wrong_type", "groups"},
+	{"refuses an object where a list of lines goes", "{\"to\":\"a@b\",\"groups\":{}}",
+	 400, "wrong_type", "groups"},
+	{"refuses a list of lines over its count", "{\"to\":\"a@b\",\"groups\":[\"a\",\"b\",\"c\",\"d\"]}",
+	 400, "too_long", "groups"},
+	{"refuses a number in a list of lines, naming the list", "{\"to\":\"a@b\",\"groups\":[\"a\",1]}",
+	 400, "wrong_type", "groups"},
+	{"refuses null in a list of lines", "{\"to\":\"a@b\",\"groups\":[null]}", 400, "wrong_type", "groups"},
+	{"refuses a nested list in a list of lines", "{\"to\":\"a@b\",\"groups\":[[\"a\"]]}",
+	 400, "wrong_type", "groups"},
+	{"refuses an empty line in a list", "{\"to\":\"a@b\",\"groups\":[\"a\",\"\"]}", 400, "empty", "groups"},
+	{"refuses a line over its limit in a list", "{\"to\":\"a@b\",\"groups\":[\"123456789\"]}",
+	 400, "too_long", "groups"},
+	{"refuses a control character in a list of lines", "{\"to\":\"a@b\",\"groups\":[\"a\\u0007\"]}",
+	 400, "control_char", "groups"},
+	{"refuses a newline in a list of lines", "{\"to\":\"a@b\",\"groups\":[\"a\\nb\"]}",
+	 400, "control_char", "groups"},
+	{"refuses a delete character in a list of lines", "{\"to\":\"a@b\",\"groups\":[\"a\\u007f\"]}",
+	 400, "control_char", "groups"},
 };
 
-int main(void)
+static const struct check_case token_cases[] = {
+	{"checks a token the call declares: accepts one within its limit",
+	 "{\"token\":\"12345678\"}", 0, NULL, NULL},
+	{"checks a token the call declares: refuses one over its limit",
+	 "{\"token\":\"123456789\"}", 400, "too_long", "token"},
+	{"checks a token the call declares: refuses an empty one", "{\"token\":\"\"}",
+	 400, "empty", "token"},
+	{"checks a token the call declares: refuses a number", "{\"token\":5}",
+	 400, "wrong_type", "token"},
+	{"checks a token the call declares: refuses a control character",
+	 "{\"token\":\"a\\tb\"}", 400, "control_char", "token"},
+};
+
+static void run(const struct check_case *c, size_t n,
+		const struct check_field *table)
 {
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct check_error err = {0};
-		json_t *o = check_body(cases[i].body, strlen(cases[i].body), fields,
-				       16, &err);
-		if (!cases[i].status) {
-			ok(o != NULL, "%s", cases[i].name);
+		json_t *o = check_body(c[i].body, strlen(c[i].body), table, 16,
+				       &err);
+		if (!c[i].status) {
+			ok(o != NULL, "%s", c[i].name);
+			if (!o)
+				printf("#   got %s: %s\n", err.code, err.message);
 		} else {
-			ok(!o && err.status == cases[i].status &&
-				   strcmp(err.code, cases[i].code) == 0 &&
-				   (cases[i].field ? err.field &&
-							     strcmp(err.field, cases[i].field) == 0
-						   : err.field == NULL),
-			   "%s (got %d %s %s)", cases[i].name, err.status,
+			ok(!o && err.status == c[i].status &&
+				   strcmp(err.code, c[i].code) == 0 &&
+				   (c[i].field ? err.field &&
+							 strcmp(err.field, c[i].field) == 0
+					       : err.field == NULL),
+			   "%s (got %d %s %s)", c[i].name, err.status,
 			   err.code ? err.code : "-", err.field ? err.field : "-");
 		}
 		json_decref(o);
 	}
+}
+
+static void test_list_message(void)
+{
+	struct check_error err = {0};
+	const char *body = "{\"to\":\"a@b\",\"groups\":[\"a\",\"\"]}";
+
+	ok(!check_body(body, strlen(body), fields, 16, &err) &&
+		   strcmp(err.message, "groups[1]: a group is empty") == 0,
+	   "names the list item at fault by its index (got \"%s\")",
+	   err.message);
+}
+
+int main(void)
+{
+	run(cases, sizeof(cases) / sizeof(cases[0]), fields);
+	run(token_cases, sizeof(token_cases) / sizeof(token_cases[0]),
+	    token_fields);
+	test_list_message();
 	return tap_done();
 }

@@ -405,7 +405,7 @@ class Peer:
     Records every message and presence it receives; all waits are bounded."""
 
     def __init__(self, jid, password, port, cafile, host="127.0.0.1",
-                 timeout=20.0, on_message=None):
+                 timeout=20.0, on_message=None, answer_requests=True):
         import slixmpp  # only Debian's /usr/bin/python3 has it
 
         self._slixmpp = slixmpp
@@ -414,6 +414,8 @@ class Peer:
         self._addr = (host, port)
         self._cafile = cafile
         self._on_message = on_message
+        # slixmpp approves subscription requests itself unless told not to.
+        self._answer_requests = answer_requests
         self._cond = threading.Condition()
         self._messages = []
         self._presences = []
@@ -443,6 +445,9 @@ class Peer:
             c.loop = loop
             c.ca_certs = self._cafile
             c.auto_reconnect = False
+            if not self._answer_requests:
+                c.roster.auto_authorize = None
+                c.roster.auto_subscribe = False
             c.add_event_handler("session_start", self._session_start)
             # slixmpp's "message" event skips messages without a body, and
             # chat states travel alone: take every message stanza.
@@ -592,6 +597,10 @@ class Peer:
             return msg["id"]
         return self._in_loop(send)
 
+    def send_raw(self, xml):
+        """Sends XML text as it is (stanzas the helpers do not build)."""
+        self._in_loop(lambda: self._client.send_raw(xml))
+
     def set_presence(self, show=None, status=None):
         self._in_loop(lambda: self._client.send_presence(pshow=show, pstatus=status))
 
@@ -638,6 +647,14 @@ https_ports = {{ }}
 modules_enabled = {{
 	"roster"; "saslauth"; "tls"; "disco"; "private"; "vcard"; "smacks";
 	"version"; "uptime"; "time"; "ping"; "posix"; "limits";
+	"external_services";
+}}
+-- XEP-0215 for the jingle call: one STUN server and one TURN server with
+-- credentials derived from a shared secret (no server listens there).
+external_services = {{
+	{{ type = "stun"; transport = "udp"; host = "127.0.0.1"; port = 3478 }};
+	{{ type = "turn"; transport = "udp"; host = "127.0.0.1"; port = 3478;
+	  secret = "talkproxy-test-turn-secret" }};
 }}
 -- No server-to-server and no HTTP: only c2s on loopback.
 modules_disabled = {{ "s2s"; "s2s_auth_certs" }}
@@ -710,7 +727,7 @@ class Stack:
     """
 
     def __init__(self, *, ports=None, daemon=True, web=True, push=False,
-                 extra_users=0, **conf_overrides):
+                 extra_users=0, xmpp="prosody", **conf_overrides):
         for key in conf_overrides:
             if "." not in key:
                 raise TypeError("config overrides are 'section.key', not %r" % key)
@@ -721,6 +738,8 @@ class Stack:
         self.apache = None  # harness.apache.Apache when want_web is apache-*
         self.want_push = push
         self.extra_users = extra_users
+        self.want_xmpp = xmpp  # "prosody", or "ejabberd" (token logins)
+        self.ejabberd = None
         self.pushep = None
         self.vapid_public = None
         self.webhook_public = None
@@ -821,7 +840,13 @@ class Stack:
         self.conf = os.path.join(self.tmp, "talkproxy.conf")
         self._make_certs()
         self._start_redis()
-        self._start_prosody()
+        if self.want_xmpp == "ejabberd":
+            from harness.ejabberd import Ejabberd
+            self.ejabberd = Ejabberd(self.tmp, self.path("certs"), DOMAIN, USERS)
+            self.ejabberd.start()
+            self.ports["prosody"] = self.ejabberd.port  # the XMPP port
+        else:
+            self._start_prosody()
         self.keygen("master", self.path("master.key"))
         if self.want_push:
             self._start_push()
@@ -842,6 +867,9 @@ class Stack:
         steps = [peer.close for peer in self.peers] + [self.stop_web]
         if self.pushep:
             steps.append(self.pushep.stop)
+        if self.ejabberd:
+            steps.append(self.ejabberd.stop)
+            self.ejabberd = None
         for name in ("talkproxyd", "prosody", "redis"):
             proc = self.procs.pop(name, None)
             if proc:
@@ -1254,10 +1282,11 @@ class Stack:
         self.sessions[answer["token"]] = answer
         return answer["token"]
 
-    def peer(self, user, resource="peer", on_message=None):
+    def peer(self, user, resource="peer", on_message=None, **kw):
         """A real XMPP client logged in as user (closed with the stack)."""
         p = Peer("%s@%s/%s" % (user, DOMAIN, resource), USERS[user],
-                 self.ports["prosody"], self.cafile, on_message=on_message)
+                 self.ports["prosody"], self.cafile, on_message=on_message,
+                 **kw)
         self.peers.append(p)
         return p
 
