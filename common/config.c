@@ -95,6 +95,8 @@ static const struct config_key config_keys[] = {
 		 "XMPP connect and login timeout, milliseconds"),
 	CONFIG_I(xmpp, avatar_max_bytes, 262144, 1024, 1048576,
 		 "Largest contact photo fetched, cached and served, bytes"),
+	CONFIG_I(xmpp, max_connecting, 8, 1, 1000,
+		 "Streams set up (TLS, SASL) at once; more logins wait their turn"),
 
 	CONFIG_I(idle, away_after, 900, 1, 86400,
 		 "Seconds without client activity before presence goes away"),
@@ -146,7 +148,7 @@ static const struct config_key config_keys[] = {
  * never be read; these counts make that a compile error here instead.
  */
 #define CONFIG_NSTR 16
-#define CONFIG_NINT 23
+#define CONFIG_NINT 24
 _Static_assert(sizeof(struct config) ==
 		   CONFIG_NSTR * CONFIG_STR_MAX + CONFIG_NINT * sizeof(int),
 	       "struct config changed: update config_keys[] and the counts");

@@ -39,6 +39,7 @@ struct config {
 	char xmpp_resource[CONFIG_STR_MAX];     /* default resource, default "talkproxy" */
 	int xmpp_connect_timeout_ms;            /* default 20000, 1000..120000 */
 	int xmpp_avatar_max_bytes;              /* default 262144, 1024..1048576 */
+	int xmpp_max_connecting;                /* default 8, 1..1000 */
 
 	/* [idle] seconds */
 	int idle_away_after;   /* default 900, 1..86400 */

@@ -37,8 +37,10 @@ struct inbox_reg {
 	size_t ntiles;
 };
 
+/* Allocated per sender: a fixed JID buffer would cost 3 KiB each in every
+ * session, used or not. */
 struct inbox_sender {
-	char jid[JID_MAX + 1];
+	char *jid;
 	int unread;
 };
 
@@ -128,6 +130,27 @@ static void inbox_receipt_free(struct inbox_receipt *r)
 	r->to = r->id = NULL;
 }
 
+static int inbox_add_sender(struct inbox *ib, const char *jid, int unread)
+{
+	struct inbox_sender *s;
+
+	if (ib->nsenders == INBOX_SENDERS)
+		return -1;
+	s = &ib->senders[ib->nsenders];
+	if (!(s->jid = strdup(jid)))
+		return -1;
+	s->unread = unread;
+	ib->nsenders++;
+	return 0;
+}
+
+static void inbox_clear_senders(struct inbox *ib)
+{
+	for (size_t i = 0; i < ib->nsenders; i++)
+		free(ib->senders[i].jid);
+	ib->nsenders = 0;
+}
+
 void inbox_free(struct inbox *ib)
 {
 	if (!ib)
@@ -142,6 +165,7 @@ void inbox_free(struct inbox *ib)
 		free(ib->otr[i]);
 	for (size_t i = 0; i < ib->nreceipts; i++)
 		inbox_receipt_free(&ib->receipts[i]);
+	inbox_clear_senders(ib);
 	seal_wipe(ib->key, sizeof(ib->key));
 	free(ib);
 }
@@ -220,11 +244,9 @@ static int inbox_count_sender(struct inbox *ib, const char *from)
 	for (i = 0; i < ib->nsenders; i++)
 		if (strcmp(ib->senders[i].jid, from) == 0)
 			return ++ib->senders[i].unread;
-	if (ib->nsenders == INBOX_SENDERS)
-		return 1; /* counted in the total only */
-	snprintf(ib->senders[i].jid, sizeof(ib->senders[i].jid), "%s", from);
-	ib->nsenders++;
-	return ib->senders[i].unread = 1;
+	/* Past the cap, or without memory: counted in the total only. */
+	inbox_add_sender(ib, from, 1);
+	return 1;
 }
 
 static int inbox_has_tile(const struct inbox *ib, const char *from)
@@ -682,7 +704,7 @@ int inbox_call_otr(struct inbox *ib, json_t *req, json_t **answer)
 static void inbox_reset_unread(struct inbox *ib)
 {
 	ib->unread = 0;
-	ib->nsenders = 0;
+	inbox_clear_senders(ib);
 }
 
 static json_t *inbox_items_json(const struct bus_qitem *items, long n,
@@ -845,14 +867,11 @@ int inbox_import(struct inbox *ib, json_t *o)
 	    seal_unbase64(ib->key, sizeof(ib->key), key, SEAL_B64) !=
 		    (long)sizeof(ib->key))
 		return -1;
-	ib->nsenders = 0;
+	inbox_clear_senders(ib);
 	json_object_foreach(senders, jid, n)
 	{
-		if (ib->nsenders == INBOX_SENDERS)
+		if (inbox_add_sender(ib, jid, (int)json_integer_value(n)) == -1)
 			break;
-		struct inbox_sender *s = &ib->senders[ib->nsenders++];
-		snprintf(s->jid, sizeof(s->jid), "%s", jid);
-		s->unread = (int)json_integer_value(n);
 	}
 	json_array_foreach(otr, i, n)
 	{

@@ -116,6 +116,8 @@ struct session {
 	int auth_failures; /* in a row, while reconnecting */
 	int dirty; /* the record in Redis is older than this */
 	int64_t saved_ms;
+	int negotiating;   /* connecting: TLS and SASL not done yet */
+	int connect_later; /* a login waiting for a free negotiation slot */
 };
 
 struct session_table {
@@ -134,6 +136,7 @@ struct session_table {
 	size_t nbad;
 	char avatars[SESSION_AVATARS_KNOWN][AVATAR_HASH_HEX + 1];
 	size_t avatar_next;
+	size_t negotiating; /* sessions whose stream is being set up */
 };
 
 /* One request being answered. */
@@ -320,8 +323,41 @@ static void session_end(struct session *s, const char *why)
 	}
 }
 
+/*
+ * libstrophe runs each TLS handshake and SASL step inside its event loop,
+ * so every stream being set up stalls all the others for a few ms when its
+ * turn comes. At most xmpp.max_connecting streams negotiate at once: a
+ * login storm then delays other sessions by a bounded amount, and the
+ * logins themselves are no slower (the work is serial anyway).
+ */
+static int session_connect(struct session *s)
+{
+	struct session_table *t = s->t;
+
+	if (t->negotiating >= (size_t)t->cfg->xmpp_max_connecting) {
+		s->connect_later = 1;
+		return 0;
+	}
+	s->connect_later = 0;
+	if (client_connect(s->client) == -1)
+		return -1;
+	s->negotiating = 1;
+	t->negotiating++;
+	return 0;
+}
+
+/* The stream is up, or failed: its negotiation slot is free. */
+static void session_negotiated(struct session *s)
+{
+	if (!s->negotiating)
+		return;
+	s->negotiating = 0;
+	s->t->negotiating--;
+}
+
 static void session_free(struct session *s)
 {
+	session_negotiated(s);
 	client_free(s->client);
 	roster_free(s->roster);
 	inbox_free(s->inbox);
@@ -361,6 +397,7 @@ static void session_on_online(void *ud, const char *bound)
 {
 	struct session *s = ud;
 
+	session_negotiated(s);
 	snprintf(s->bound, sizeof(s->bound), "%s", bound ? bound : s->jid);
 	if (s->state == SESSION_CLOSING) {
 		client_disconnect(s->client);
@@ -417,6 +454,7 @@ static void session_on_offline(void *ud, enum client_error err, int was_online)
 {
 	struct session *s = ud;
 
+	session_negotiated(s);
 	roster_clear_presence(s->roster);
 	session_fail_iqs(s, 0, 503, "session_offline",
 			 "the XMPP stream went down before the reply");
@@ -958,7 +996,7 @@ static void session_call_login(struct session_req *r, struct session *unused)
 		session_fail(r, 503, "overloaded", "cannot start a session");
 		return;
 	}
-	if (client_connect(s->client) == -1) {
+	if (session_connect(s) == -1) {
 		s->state = SESSION_DEAD;
 		session_fail(r, 502, "xmpp_error",
 			     "cannot reach the XMPP server of that domain");
@@ -1487,12 +1525,19 @@ static void session_tick_one(struct session *s, int64_t now)
 	    s->waiters[0].deadline_ms < now) {
 		log_info("session %s: login timed out", s->sid);
 		session_login_failed(s, CLIENT_ERR_NETWORK);
-		s->state = SESSION_CLOSING;
+		/* A login still waiting for its turn has no stream to close. */
+		s->state = s->connect_later ? SESSION_DEAD : SESSION_CLOSING;
 		client_disconnect(s->client);
-	} else if (s->state == SESSION_RECONNECTING && now >= s->reconnect_at_ms) {
+	} else if (s->state == SESSION_CONNECTING && s->connect_later) {
+		if (session_connect(s) == -1) {
+			session_login_failed(s, CLIENT_ERR_NETWORK);
+			s->state = SESSION_DEAD;
+		}
+	} else if (s->state == SESSION_RECONNECTING && now >= s->reconnect_at_ms &&
+		   s->t->negotiating < (size_t)s->t->cfg->xmpp_max_connecting) {
 		log_info("session %s: reconnecting", s->sid);
 		s->reconnect_at_ms = now + SESSION_BACKOFF_MAX_MS;
-		if (client_connect(s->client) == -1)
+		if (session_connect(s) == -1)
 			session_schedule_reconnect(s);
 	} else if (s->state == SESSION_ONLINE) {
 		session_idle(s, now);

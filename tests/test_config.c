@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NKEYS 39 /* fields in struct config */
+#define NKEYS 40 /* fields in struct config */
 
 /* Expands "{unit*n}" into n copies of unit, for long lines. */
 static size_t expand(const char *in, char *out, size_t outlen)
@@ -100,6 +100,7 @@ static void expected_defaults(struct config *c)
 	set_str(c->xmpp_resource, "talkproxy");
 	c->xmpp_connect_timeout_ms = 20000;
 	c->xmpp_avatar_max_bytes = 262144;
+	c->xmpp_max_connecting = 8;
 	c->idle_away_after = 900;
 	c->idle_xa_after = 900;
 	c->idle_logout_after = 5400;
