@@ -13,7 +13,7 @@
 #include "wire.h"
 
 enum bus_script { BUS_ROUTE, BUS_QADD, BUS_QREAD, BUS_QACK, BUS_DEL_IF,
-		  BUS_ADOPT, BUS_SCRIPTS };
+		  BUS_ADOPT, BUS_COUNT, BUS_SCRIPTS };
 
 struct bus {
 	redisContext *c;
@@ -106,6 +106,14 @@ static const char *const bus_lua[BUS_SCRIPTS] = {
 		"if cur ~= ARGV[1] then return 0 end\n"
 		"redis.call('SET', KEYS[1], ARGV[2])\n"
 		"return 1\n",
+	/* A counter that starts a window of ARGV[2] seconds when created. */
+	[BUS_COUNT] =
+		"local n = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+		"if ARGV[1] == '1' then\n"
+		"  n = redis.call('INCR', KEYS[1])\n"
+		"  if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
+		"end\n"
+		"return {n, redis.call('TTL', KEYS[1])}\n",
 };
 
 static struct timeval bus_tv(int ms)
@@ -659,6 +667,26 @@ int bus_adopt(struct bus *b, const char *key, const char *from,
 	int won = r->integer == 1;
 	freeReplyObject(r);
 	return won;
+}
+
+int bus_count(struct bus *b, const char *key, int add, long long window_s,
+	      long long *count, long long *ttl_s)
+{
+	const char *argv[6];
+	size_t lens[6];
+	char window[32];
+
+	snprintf(window, sizeof(window), "%lld", window_s);
+	bus_args(argv, lens, 6, "1", key, add ? "1" : "0", window);
+	redisReply *r = bus_eval(b, BUS_COUNT, 6, argv, lens);
+	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER)
+		return bus_status(r, "count");
+	*count = r->element[0]->integer;
+	*ttl_s = r->element[1]->integer;
+	freeReplyObject(r);
+	return 0;
 }
 
 int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len)

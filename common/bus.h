@@ -63,6 +63,14 @@ int bus_del(struct bus *b, const char *key);
 int bus_getset(struct bus *b, const char *key, const char *val, char *old,
 	       size_t oldlen);
 
+/*
+ * A counter for rate limits: with add, INCR key (a new key lives window_s
+ * seconds); without, only reads it. *count is the value (0 when absent),
+ * *ttl_s the seconds left (negative when absent). 0, or -1 on error.
+ */
+int bus_count(struct bus *b, const char *key, int add, long long window_s,
+	      long long *count, long long *ttl_s);
+
 /* Binary-safe GET: 1 with a malloc'd *out (caller frees), 0 absent, -1. */
 int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len);
 /* ttl_s 0: kept until deleted. 0 or -1. */

@@ -73,6 +73,12 @@ static const struct config_key config_keys[] = {
 		 "How long the handler waits for the daemon, milliseconds"),
 	CONFIG_I(http, login_timeout_ms, 30000, 1000, 120000,
 		 "How long the handler waits for a login, milliseconds"),
+	CONFIG_I(http, login_window, 300, 1, 86400,
+		 "Seconds over which login attempts are counted"),
+	CONFIG_I(http, login_per_address, 30, 1, 1000000,
+		 "Login attempts one client address may make per window"),
+	CONFIG_I(http, login_failures_per_jid, 10, 1, 1000000,
+		 "Failed logins one JID may have per window before it waits"),
 
 	CONFIG_S(daemon, id, "", NULL,
 		 "Daemon instance id; empty = a random one at each start"),
@@ -148,7 +154,7 @@ static const struct config_key config_keys[] = {
  * never be read; these counts make that a compile error here instead.
  */
 #define CONFIG_NSTR 16
-#define CONFIG_NINT 24
+#define CONFIG_NINT 27
 _Static_assert(sizeof(struct config) ==
 		   CONFIG_NSTR * CONFIG_STR_MAX + CONFIG_NINT * sizeof(int),
 	       "struct config changed: update config_keys[] and the counts");

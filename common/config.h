@@ -25,6 +25,9 @@ struct config {
 	int http_max_message;                 /* message body bytes, default 10000, 1..65536 */
 	int http_request_timeout_ms;          /* wait for the daemon, default 10000, 100..120000 */
 	int http_login_timeout_ms;            /* wait for a login, default 30000, 1000..120000 */
+	int http_login_window;          /* seconds, default 300, 1..86400 */
+	int http_login_per_address;     /* default 30, 1..1000000 */
+	int http_login_failures_per_jid; /* default 10, 1..1000000 */
 
 	/* [daemon] */
 	char daemon_id[CONFIG_STR_MAX]; /* instance id; default "" = random at start */

@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,6 +578,80 @@ static void api_image(const struct config *cfg, struct bus **bus,
 	api_placeholder(resp);
 }
 
+/* The Redis key counting logins for kind ("addr", "jid") and who: a
+ * digest, so Redis lists neither addresses nor accounts. */
+static void api_rate_key(const char *kind, const char *who, char *out,
+			 size_t outlen)
+{
+	char lower[JID_MAX + 64], digest[WIRE_TOKEN_HASH_HEX + 1];
+	size_t n = 0;
+
+	for (; who[n] && n < sizeof(lower) - 1; n++)
+		lower[n] = (char)tolower((unsigned char)who[n]);
+	lower[n] = '\0';
+	seal_token_hash(lower, n, digest);
+	snprintf(out, outlen, "%s%s:%s", WIRE_KEY_RATE_PREFIX, kind, digest);
+}
+
+static int api_too_many(struct api_response *resp, long long ttl,
+			const char *message)
+{
+	api_error(resp, 429, "rate_limited", NULL, message);
+	resp->retry_after = ttl > 0 ? ttl : 1;
+	return -1;
+}
+
+/*
+ * Password guessing through the proxy: every attempt counts against the
+ * client's address, and each refused one against the JID (counted after
+ * the answer, in api_login_counted). 0, or -1 with a 429 (or 503) set.
+ */
+static int api_login_allowed(const struct config *cfg, struct bus *b,
+			     const struct api_request *req, json_t *body,
+			     struct api_response *resp)
+{
+	const char *jid = json_string_value(json_object_get(body, "jid"));
+	char key[sizeof(WIRE_KEY_RATE_PREFIX) + WIRE_TOKEN_HASH_HEX + 8];
+	long long n = 0, ttl = 0;
+
+	if (req->remote_addr && *req->remote_addr) {
+		api_rate_key("addr", req->remote_addr, key, sizeof(key));
+		if (bus_count(b, key, 1, cfg->http_login_window, &n, &ttl) == -1)
+			goto redis;
+		if (n > cfg->http_login_per_address)
+			return api_too_many(resp, ttl,
+					    "too many logins from this address; "
+					    "wait and try again");
+	}
+	api_rate_key("jid", jid, key, sizeof(key));
+	if (bus_count(b, key, 0, cfg->http_login_window, &n, &ttl) == -1)
+		goto redis;
+	if (n >= cfg->http_login_failures_per_jid)
+		return api_too_many(resp, ttl,
+				    "too many failed logins for this account; "
+				    "wait and try again");
+	return 0;
+redis:
+	api_error(resp, 503, "redis_unavailable", NULL,
+		  "the message bus is unavailable; try again shortly");
+	return -1;
+}
+
+/* A refused login counts against its JID. */
+static void api_login_counted(const struct config *cfg, struct bus *b,
+			      json_t *body, const struct api_response *resp)
+{
+	char key[sizeof(WIRE_KEY_RATE_PREFIX) + WIRE_TOKEN_HASH_HEX + 8];
+	long long n, ttl;
+
+	if (resp->status != 401)
+		return;
+	api_rate_key("jid", json_string_value(json_object_get(body, "jid")), key,
+		     sizeof(key));
+	if (bus_count(b, key, 1, cfg->http_login_window, &n, &ttl) == -1)
+		log_warn("a refused login was not counted (Redis)");
+}
+
 void api_handle(const struct api_call *call, const struct config *cfg,
 		struct bus **bus, const struct api_request *req,
 		struct api_response *resp)
@@ -611,7 +686,12 @@ void api_handle(const struct api_call *call, const struct config *cfg,
 			  "the message bus is unavailable; try again shortly");
 		goto out;
 	}
+	if (call->kind == API_LOGIN &&
+	    api_login_allowed(cfg, b, req, env.body, resp) == -1)
+		goto out;
 	api_forward(call, cfg, b, req, &env, resp);
+	if (call->kind == API_LOGIN)
+		api_login_counted(cfg, b, env.body, resp);
 out:
 	envelope_clear(&env);
 }

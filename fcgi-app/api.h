@@ -38,6 +38,7 @@ struct api_response {
 	int status;
 	json_t *body;      /* owned */
 	const char *allow; /* Allow header for 405, static */
+	long long retry_after; /* Retry-After seconds for 429, 0: none */
 	const char *type;  /* Content-Type of data, static; NULL: JSON */
 	uint8_t *data;     /* owned */
 	size_t data_len;

@@ -86,6 +86,8 @@ static void fcgi_write(FCGX_Request *r, const struct api_response *resp)
 		     fcgi_reason(resp->status));
 	if (resp->allow)
 		FCGX_FPrintF(r->out, "Allow: %s\r\n", resp->allow);
+	if (resp->retry_after > 0)
+		FCGX_FPrintF(r->out, "Retry-After: %lld\r\n", resp->retry_after);
 	if (resp->type)
 		fcgi_write_bytes(r, resp);
 	else

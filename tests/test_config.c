@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NKEYS 40 /* fields in struct config */
+#define NKEYS 43 /* fields in struct config */
 
 /* Expands "{unit*n}" into n copies of unit, for long lines. */
 static size_t expand(const char *in, char *out, size_t outlen)
@@ -95,6 +95,9 @@ static void expected_defaults(struct config *c)
 	c->http_max_message = 10000;
 	c->http_request_timeout_ms = 10000;
 	c->http_login_timeout_ms = 30000;
+	c->http_login_window = 300;
+	c->http_login_per_address = 30;
+	c->http_login_failures_per_jid = 10;
 	c->daemon_max_sessions = 900;
 	c->xmpp_connect_port = 0;
 	set_str(c->xmpp_resource, "talkproxy");

@@ -1120,6 +1120,10 @@ class Stack:
             "log.level": "debug",
             "log.file": self.path("talkproxyd.log"),
             "daemon.key_file": self.path("master.key"),
+            # Tests log in far more often than people do; it_abuse.py sets
+            # the real limits it checks.
+            "http.login_per_address": 1000000,
+            "http.login_failures_per_jid": 1000000,
         }
         if self.want_push:
             conf.update({
