@@ -853,6 +853,11 @@ static int push_transient(CURLcode rc)
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
+	case CURLE_WEIRD_SERVER_REPLY:
+	/* An answer that is not HTTP (libcurl takes it for HTTP/0.9, which
+	 * it refuses): a broken or overloaded front end. Registered URLs are
+	 * https (or http when allowed), so no scheme is unsupported here. */
+	case CURLE_UNSUPPORTED_PROTOCOL:
 		return 1;
 	default:
 		return 0;
