@@ -727,7 +727,8 @@ class Stack:
     """
 
     def __init__(self, *, ports=None, daemon=True, web=True, push=False,
-                 extra_users=0, xmpp="prosody", **conf_overrides):
+                 extra_users=0, xmpp="prosody", valgrind=False,
+                 **conf_overrides):
         for key in conf_overrides:
             if "." not in key:
                 raise TypeError("config overrides are 'section.key', not %r" % key)
@@ -739,6 +740,7 @@ class Stack:
         self.want_push = push
         self.extra_users = extra_users
         self.want_xmpp = xmpp  # "prosody", or "ejabberd" (token logins)
+        self.valgrind = valgrind  # run talkproxyd under memcheck
         self.ejabberd = None
         self.pushep = None
         self.vapid_public = None
@@ -1156,7 +1158,15 @@ class Stack:
         binary = os.path.join(builddir(), "talkproxyd")
         if not os.access(binary, os.X_OK):
             raise StackError("%s is missing: build first (make)" % binary)
-        proc = Proc("talkproxyd", [binary, "-c", self.conf], self.path("talkproxyd.out"))
+        argv = [binary, "-c", self.conf]
+        if self.valgrind:
+            # memcheck execs the program in place: the PID is the daemon's.
+            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                    "--show-leak-kinds=definite,indirect",
+                    "--errors-for-leak-kinds=definite,indirect",
+                    "--suppressions=" + os.path.join(srcdir(), "tests", "valgrind.supp"),
+                    "--log-file=" + self.path("valgrind.%p.log")] + argv
+        proc = Proc("talkproxyd", argv, self.path("talkproxyd.out"))
         proc.logs.append(self.path("talkproxyd.log"))
         self.procs["talkproxyd"] = proc
 
