@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.stack import DOMAIN, USERS, Stack  # noqa: E402
+from harness.stack import DOMAIN, USERS, Stack, children  # noqa: E402
 
 WINDOW = 4
 PER_ADDRESS = 12
@@ -99,6 +99,46 @@ def check_big_body(st):
     tap.ok(took < 5, "without waiting for the rest of the body (%.2f s)" % took)
 
 
+def tcp_listen_inodes():
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A":  # LISTEN
+                    inodes.add(cols[9])
+    return inodes
+
+
+def socket_inodes(pid):
+    out = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(target[8:-1])
+    return out
+
+
+def check_fastcgi_socket(st):
+    """The handlers listen on a Unix socket only the web server's user may
+    use, never on a TCP port (libfcgi trusts whatever connects)."""
+    handlers = children(st.procs["lighttpd"].pid)
+    tcp = tcp_listen_inodes()
+    exposed = [pid for pid in handlers if socket_inodes(pid) & tcp]
+    tap.ok(handlers and not exposed, "no FastCGI handler listens on a TCP port",
+           "handlers %r, on TCP: %r" % (handlers, exposed))
+    socks = [os.path.join(st.path("run"), n) for n in os.listdir(st.path("run"))
+             if n.startswith("talkproxy-fcgi.sock")]
+    modes = {oct(os.stat(p).st_mode & 0o777) for p in socks}
+    run_mode = os.stat(st.path("run")).st_mode & 0o777
+    tap.ok(socks and run_mode & 0o007 == 0,
+           "the FastCGI sockets live in a directory others cannot enter (%s, sockets %s)"
+           % (oct(run_mode), sorted(modes)))
+
+
 def main():
     tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
     limits = {"http.login_window": WINDOW, "http.login_per_address": PER_ADDRESS,
@@ -112,6 +152,7 @@ def main():
         check_address_limit(st)
         check_tokens(st, alice_tok, bob_tok)
         check_big_body(st)
+        check_fastcgi_socket(st)
         status, _, _ = st.call("message", {"to": "alice@" + DOMAIN, "body": "still here"},
                                token=bob_tok)
         tap.is_(status, 200, "a session running alongside is untouched")

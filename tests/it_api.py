@@ -18,7 +18,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.stack import DOMAIN, Stack, token_hashes  # noqa: E402
+from harness.stack import DOMAIN, Stack, children, token_hashes  # noqa: E402
 
 ANY = object()  # a table cell the API leaves open
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -867,7 +867,14 @@ def test_tokens(st, token):
     tap.is_(status, 200, "the Bearer scheme is matched without regard to case")
 
 
+def live_pids(st):
+    """The daemon and the handler processes (when lighttpd spawns them)."""
+    web = st.procs.get("lighttpd")
+    return (st.daemon_pid(), sorted(children(web.pid)) if web else [])
+
+
 def test_bad_requests(st, token, jid, bob):
+    before = live_pids(st)
     for sentence, call, body, options, status, code, field in BAD_REQUESTS:
         tok = token if call != "login" else None
         got = st.call(call, body, token=tok, **options)
@@ -880,6 +887,8 @@ def test_bad_requests(st, token, jid, bob):
     status, _, answer = st.call("roster", {}, token=token)
     tap.ok(status == 200 and isinstance(answer, dict) and "contacts" in answer,
            "after every bad request a good roster request still works", "%s %r" % (status, answer))
+    tap.is_(live_pids(st), before,
+            "no process died or was restarted over %d bad requests" % len(BAD_REQUESTS))
     body = "still here " + uuid.uuid4().hex
     status, _, _ = st.call("message", {"to": BOB, "body": body}, token=token)
     got = bob.wait_message(lambda m: m["body"] == body, 10)
