@@ -204,11 +204,25 @@ static int session_store_token(struct session *s, const char *token)
 	return 0;
 }
 
+/* tp:cred:<digest>, naming the session logins with these credentials
+ * share, whichever daemon holds it. */
+static char *session_cred_key(const uint8_t cred[32], char *key, size_t len)
+{
+	char hex[65];
+
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", cred[i]);
+	return bus_key(key, len, WIRE_KEY_CRED_PREFIX, hex);
+}
+
 static int session_store_owner(struct session *s)
 {
-	char key[128];
+	char key[160];
 	const char *id = s->t->daemon_id;
 
+	if (bus_set(s->t->bus, session_cred_key(s->cred, key, sizeof(key)),
+		    s->sid, strlen(s->sid), 0) == -1)
+		return -1;
 	return bus_set(s->t->bus,
 		       bus_key(key, sizeof(key), WIRE_KEY_OWNER_PREFIX, s->sid),
 		       id, strlen(id), 0);
@@ -217,13 +231,14 @@ static int session_store_owner(struct session *s)
 /* Forgets every token and the owner record: the session is gone. */
 static void session_unstore(struct session *s)
 {
-	char key[128];
+	char key[160];
 
 	for (size_t i = 0; i < s->ntokens; i++)
 		bus_del(s->t->bus,
 			bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, s->th[i]));
 	s->ntokens = 0;
 	bus_del(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_OWNER_PREFIX, s->sid));
+	bus_del_if(s->t->bus, session_cred_key(s->cred, key, sizeof(key)), s->sid);
 }
 
 static struct session *session_by_token(struct session_table *t,
@@ -925,7 +940,61 @@ static struct session *session_new(struct session_table *t, const char *sid,
 	s->next = t->head;
 	t->head = s;
 	t->count++;
+	t->lease_renew_ms = 0; /* the lease carries the load: now */
 	return s;
+}
+
+struct session_room {
+	struct session_table *t;
+	char own[128];
+	int found;
+};
+
+static void session_room_one(void *ud, const char *key)
+{
+	struct session_room *room = ud;
+	char load[64];
+	size_t count = 0, max = 0;
+
+	if (room->found || strcmp(key, room->own) == 0 ||
+	    bus_get(room->t->bus, key, load, sizeof(load)) != 1)
+		return;
+	if (sscanf(load, "%zu %zu", &count, &max) == 2 && count < max)
+		room->found = 1;
+}
+
+/* 1 when another live daemon (by its lease) has room for a session. */
+static int session_room_elsewhere(struct session_table *t)
+{
+	struct session_room room = {.t = t};
+	long long cursor = 0;
+
+	bus_key(room.own, sizeof(room.own), WIRE_KEY_ALIVE_PREFIX, t->daemon_id);
+	for (int i = 0; i < 1000 && !room.found; i++) {
+		cursor = bus_scan(t->bus, cursor, WIRE_KEY_ALIVE_PREFIX "*",
+				  session_room_one, &room);
+		if (cursor <= 0)
+			break;
+	}
+	return room.found;
+}
+
+/* 1 when a session with these credentials lives on another daemon that
+ * is alive (its lease holds). */
+static int session_held_elsewhere(struct session_table *t,
+				  const uint8_t cred[32])
+{
+	char key[160], sid[WIRE_ID_HEX + 1], owner[128], lease[64];
+
+	if (bus_get(t->bus, session_cred_key(cred, key, sizeof(key)), sid,
+		    sizeof(sid)) != 1 ||
+	    bus_get(t->bus, bus_key(key, sizeof(key), WIRE_KEY_OWNER_PREFIX, sid),
+		    owner, sizeof(owner)) != 1 ||
+	    strcmp(owner, t->daemon_id) == 0)
+		return 0;
+	return bus_get(t->bus, bus_key(key, sizeof(key), WIRE_KEY_ALIVE_PREFIX,
+				       owner),
+		       lease, sizeof(lease)) == 1;
 }
 
 /* Another daemon may already be answering this login. */
@@ -976,11 +1045,21 @@ static void session_call_login(struct session_req *r, struct session *unused)
 	uint8_t cred[32];
 
 	(void)unused;
-	if (session_login_cred(r, &c) == -1 || session_claim(r) == -1)
+	if (session_login_cred(r, &c) == -1)
 		return;
 	session_cred_digest(t, &c, cred);
 	struct session *s = session_find_login(t, c.jid, cred, c.resource);
+	/* Every daemon hears each login: one whose session lives elsewhere,
+	 * or that is full while another has room, is left to the other. */
+	int elsewhere = !s && session_held_elsewhere(t, cred);
 	seal_wipe(cred, sizeof(cred));
+	if (elsewhere || (!s && t->count >= (size_t)t->cfg->daemon_max_sessions &&
+			  session_room_elsewhere(t))) {
+		r->answered = 1;
+		return;
+	}
+	if (session_claim(r) == -1)
+		return;
 	if (s) {
 		session_reuse(r, s);
 		return;
@@ -1656,9 +1735,15 @@ static void session_renew_lease(struct session_table *t, int64_t now)
 
 	if (now < t->lease_renew_ms)
 		return;
+	char load[64];
+	int n;
+
 	t->lease_renew_ms = now + SESSION_LEASE_MS / 3;
 	bus_key(key, sizeof(key), WIRE_KEY_ALIVE_PREFIX, t->daemon_id);
-	if (bus_set(t->bus, key, "1", 1, SESSION_LEASE_MS) == -1)
+	/* The load rides on the lease: a full daemon looks for room here. */
+	n = snprintf(load, sizeof(load), "%zu %d", t->count,
+		     t->cfg->daemon_max_sessions);
+	if (bus_set(t->bus, key, load, (size_t)n, SESSION_LEASE_MS) == -1)
 		log_warn("daemon lease not renewed");
 }
 
@@ -1676,6 +1761,7 @@ void session_table_tick(struct session_table *t)
 		if (s->state == SESSION_DEAD) {
 			*pp = s->next;
 			t->count--;
+			t->lease_renew_ms = 0;
 			session_free(s);
 		} else {
 			pp = &s->next;
@@ -1697,7 +1783,6 @@ struct session_table *session_table_new(const struct config *cfg,
 	t->bus = bus;
 	t->env = (struct inbox_env){.cfg = cfg, .bus = bus, .push = push};
 	t->daemon_id = daemon_id;
-	seal_random(t->cred_key, sizeof(t->cred_key));
 	if (!cfg->daemon_key_file[0]) {
 		log_error("daemon.key_file is not set: create the master key "
 			  "with talkproxy-keygen master FILE");
@@ -1709,6 +1794,9 @@ struct session_table *session_table_new(const struct config *cfg,
 		session_table_free(t);
 		return NULL;
 	}
+	/* Every daemon sharing the master key computes the same credential
+	 * digests, so one can tell a login belongs to another's session. */
+	seal_digest2(t->cred_key, t->master, "talkproxy credential digest", "");
 	return t;
 }
 
