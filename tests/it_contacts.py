@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
 from harness.sealed import fetch_queue, open_item  # noqa: E402
-from harness.stack import DOMAIN, Stack  # noqa: E402
+from harness.stack import DOMAIN, Stack, poll  # noqa: E402
 
 ALICE = "alice@" + DOMAIN
 BOB = "bob@" + DOMAIN
@@ -43,15 +43,6 @@ def png(width, height, rgba):
             chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
 
 
-def poll(fn, timeout=10.0, interval=0.1):
-    """fn() until it returns something true; bounded in count and time."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 1):
-        got = fn()
-        if got or time.monotonic() >= deadline:
-            return got
-        time.sleep(interval)
-    return fn()
 
 
 class Queue:

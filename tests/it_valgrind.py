@@ -17,13 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
 from harness.sealed import wait_queue  # noqa: E402
-from harness.stack import DOMAIN, Stack, builddir  # noqa: E402
+from harness.stack import DOMAIN, Stack, builddir, poll  # noqa: E402
 
 ALICE = "alice@" + DOMAIN
 BOB = "bob@" + DOMAIN
@@ -38,14 +37,6 @@ def sanitized():
     return b"libasan" in out.stdout or b"libubsan" in out.stdout
 
 
-def poll(fn, timeout=30.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 1):
-        got = fn()
-        if got or time.monotonic() >= deadline:
-            return got
-        time.sleep(interval)
-    return fn()
 
 
 def exercise(st, bob, carol):

@@ -115,6 +115,18 @@ def port_accepts(port, timeout=0.5):
         return False
 
 
+def poll(fn, timeout=10.0, interval=0.1):
+    """fn() until it returns something true (returned), or its last value
+    once timeout seconds have passed; bounded in count and time."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 1):
+        got = fn()
+        if got or time.monotonic() >= deadline:
+            return got
+        time.sleep(interval)
+    return fn()
+
+
 def wait_until(cond, timeout, what, interval=POLL):
     """Polls cond() until true; at most timeout seconds and a bounded count."""
     deadline = time.monotonic() + timeout
