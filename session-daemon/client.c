@@ -350,11 +350,14 @@ static int client_on_roster_push(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	const char *from = xmpp_stanza_get_from(st);
 	const char *type = xmpp_stanza_get_type(st);
 	xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, XMPP_NS_ROSTER);
+	const char *bound = client_bound(c);
 	char *bare = from ? xmpp_jid_bare(c->cx->ctx, from) : NULL;
-	char *own = xmpp_jid_bare(c->cx->ctx, client_bound(c));
+	char *own = bound ? xmpp_jid_bare(c->cx->ctx, bound) : NULL;
 
-	if (type && strcmp(type, "set") == 0 && q &&
-	    (!from || (bare && own && strcmp(bare, own) == 0))) {
+	/* Before binding (a token login's stream, where libstrophe runs our
+	 * handlers from the start) there is no roster to change. */
+	if (own && type && strcmp(type, "set") == 0 && q &&
+	    (!from || (bare && strcmp(bare, own) == 0))) {
 		client_roster_items(c, q);
 		xmpp_stanza_t *res = xmpp_iq_new(c->cx->ctx, "result",
 						 xmpp_stanza_get_id(st));
