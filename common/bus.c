@@ -63,15 +63,19 @@ static const char *const bus_lua[BUS_SCRIPTS] = {
 		"local owner = redis.call('GET', ARGV[2] .. sid)\n"
 		"if not owner then return -1 end\n"
 		"return redis.call('PUBLISH', ARGV[3] .. owner, ARGV[1])\n",
-	[BUS_QADD] = BUS_LUA_TRIM_AGE
+	[BUS_QADD] =
 		"if KEYS[3] ~= '' then\n"
 		"  if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then\n"
 		"    return {false, 0} end\n"
 		"end\n"
 		"local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])\n"
-		"local n = redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2])\n"
-		"if n > 0 then redis.call('INCRBY', KEYS[2], n) end\n"
-		"trim_age(KEYS[1], KEYS[2], tonumber(ARGV[3]))\n"
+		/* XLEN is O(1): trim only a full queue. Items past their age
+		 * are dropped (and counted) by the next read, which is when
+		 * it matters; the PEXPIREs end abandoned queues. */
+		"if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[2]) then\n"
+		"  local n = redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[2])\n"
+		"  if n > 0 then redis.call('INCRBY', KEYS[2], n) end\n"
+		"end\n"
 		/* Every item is past its age by then: an abandoned queue ends.
 		 * The margin lets a reader still learn what was dropped. */
 		"local ttl = 2 * tonumber(ARGV[3]) + 60000\n"

@@ -92,6 +92,13 @@ int mailbox_put(struct mailbox *mb, char *msg, size_t len)
 	pthread_mutex_lock(&mb->lock);
 	*mb->tail = it;
 	mb->tail = &it->next;
+	/* Not about to sleep: the loop looks at the mailbox (under the lock,
+	 * in mailbox_wait_begin) before it next waits, so the bus thread
+	 * goes on reading and requests batch up. */
+	if (!mb->waiting) {
+		pthread_mutex_unlock(&mb->lock);
+		return 0;
+	}
 	unsigned long seen = mb->takes;
 	for (int i = 0; i < MAILBOX_KICK_TRIES && mb->takes == seen; i++) {
 		if (mb->waiting)

@@ -679,10 +679,14 @@ static void push_task_finish(struct push *p, struct push_task *t)
 {
 	struct push_result *res = calloc(1, sizeof(*res));
 
-	log_info("push %s %s to %s: %s (status %ld, attempts %d, %lld ms)",
-		 t->sid, push_kind_name(t->kind), t->host,
-		 push_outcome_names[t->outcome], t->status, t->attempts,
-		 (long long)(push_now_ms() - t->queued_ms));
+	/* One line per push at info would be a write per message; what
+	 * went wrong is what an admin needs to see. */
+	log_msg(t->outcome == PUSH_DELIVERED && t->attempts == 1 ? LOG_DEBUG
+								 : LOG_INFO,
+	       "push %s %s to %s: %s (status %ld, attempts %d, %lld ms)",
+	       t->sid, push_kind_name(t->kind), t->host,
+	       push_outcome_names[t->outcome], t->status, t->attempts,
+	       (long long)(push_now_ms() - t->queued_ms));
 	if (res) {
 		memcpy(res->sid, t->sid, sizeof(res->sid));
 		res->url = t->url; /* moved: the task is freed below */
