@@ -101,12 +101,19 @@ static void client_log(void *ud, xmpp_log_level_t level, const char *area,
  * with Debian's). An empty file there leaves the system's hashed CA
  * directory (SSL_CERT_DIR, /etc/ssl/certs on Debian), from which OpenSSL
  * loads only the certificates a chain needs, when it needs them; the same
- * CAs are trusted. xmpp.cafile / xmpp.capath still add their own. Runs
- * before any thread exists (setenv is not thread-safe).
+ * CAs are trusted. xmpp.cafile / xmpp.capath still add their own. An
+ * SSL_CERT_FILE already in the environment is left alone. Runs before any
+ * thread exists (setenv is not thread-safe).
  */
 static void client_lazy_system_store(void)
 {
-	if (setenv("SSL_CERT_FILE", "/dev/null", 1) == -1)
+	const char *set = getenv("SSL_CERT_FILE");
+
+	if (set) { /* the admin's choice stands, whatever it costs */
+		log_info("SSL_CERT_FILE=%s is loaded for every connection", set);
+		return;
+	}
+	if (setenv("SSL_CERT_FILE", "/dev/null", 0) == -1)
 		log_warn("SSL_CERT_FILE not set: each connection loads the "
 			 "whole CA bundle");
 }

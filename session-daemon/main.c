@@ -148,6 +148,9 @@ int main(int argc, char **argv)
 		log_fatal("cannot start the bus thread");
 	log_info("talkproxyd %s started as %s (at most %d sessions)",
 		 PACKAGE_VERSION, cfg.daemon_id, cfg.daemon_max_sessions);
+	/* Adopt and start reconnecting orphaned sessions now, not after the
+	 * first idle wait. */
+	session_table_tick(t);
 	while (!daemon_stop)
 		daemon_pass(mb, cx, t, DAEMON_IDLE_WAIT_MS);
 	log_info("stopping: closing %zu sessions", session_table_count(t));

@@ -81,6 +81,16 @@ static int record_owner_alive(struct bus *b, const char *owner)
 	return bus_numsub(b, key) > 0;
 }
 
+/* Owners whose liveness one scan has looked up: a few daemons own
+ * thousands of records, and asking twice per record was most of the
+ * Redis traffic of an idle machine. */
+#define RECORD_OWNERS_SEEN 32
+
+struct record_owner {
+	char id[WIRE_DAEMON_ID_MAX + 1];
+	int alive;
+};
+
 struct record_scan {
 	struct bus *b;
 	const char *self;
@@ -88,7 +98,23 @@ struct record_scan {
 	void *ud;
 	long adopted;
 	int failed;
+	struct record_owner owners[RECORD_OWNERS_SEEN];
+	size_t nowners;
 };
+
+static int record_alive_cached(struct record_scan *sc, const char *owner)
+{
+	for (size_t i = 0; i < sc->nowners; i++)
+		if (strcmp(sc->owners[i].id, owner) == 0)
+			return sc->owners[i].alive;
+	int alive = record_owner_alive(sc->b, owner);
+	if (sc->nowners < RECORD_OWNERS_SEEN) {
+		struct record_owner *o = &sc->owners[sc->nowners++];
+		snprintf(o->id, sizeof(o->id), "%s", owner);
+		o->alive = alive;
+	}
+	return alive;
+}
 
 static void record_consider(void *ud, const char *key)
 {
@@ -113,7 +139,7 @@ static void record_consider(void *ud, const char *key)
 		sc->fn(sc->ud, sid);
 		return;
 	}
-	if (owner[0] && record_owner_alive(sc->b, owner))
+	if (owner[0] && record_alive_cached(sc, owner))
 		return;
 	if (bus_adopt(sc->b, okey, owner, sc->self) == 1) {
 		sc->adopted++;
@@ -124,7 +150,7 @@ static void record_consider(void *ud, const char *key)
 long record_adopt_orphans(struct bus *b, const char *self,
 			  void (*fn)(void *ud, const char *sid), void *ud)
 {
-	struct record_scan sc = {b, self, fn, ud, 0, 0};
+	struct record_scan sc = {.b = b, .self = self, .fn = fn, .ud = ud};
 	long long cursor = 0;
 
 	do {

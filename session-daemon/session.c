@@ -1674,7 +1674,7 @@ static struct session *session_restore(struct session_table *t,
 	/* Back as a stream that broke: calls answer, messages wait for the
 	 * connection the first tick opens. */
 	s->state = SESSION_RECONNECTING;
-	s->reconnect_at_ms = session_now();
+	s->reconnect_at_ms = 0; /* due in the tick that restored it */
 	return s;
 }
 
