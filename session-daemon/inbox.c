@@ -75,9 +75,9 @@ struct inbox {
 	size_t nsenders;
 	struct inbox_pending *pending;
 	size_t npending;
-	char *otr[INBOX_OTR]; /* bare JIDs */
+	char **otr; /* INBOX_OTR bare JIDs, allocated on first use */
 	size_t notr;
-	struct inbox_receipt receipts[INBOX_RECEIPTS];
+	struct inbox_receipt *receipts; /* INBOX_RECEIPTS, on first use */
 	size_t nreceipts;
 	char acked[BUS_QID_MAX]; /* the last cursor the phone acknowledged */
 };
@@ -165,6 +165,8 @@ void inbox_free(struct inbox *ib)
 		free(ib->otr[i]);
 	for (size_t i = 0; i < ib->nreceipts; i++)
 		inbox_receipt_free(&ib->receipts[i]);
+	free(ib->receipts);
+	free(ib->otr);
 	inbox_clear_senders(ib);
 	seal_wipe(ib->key, sizeof(ib->key));
 	free(ib);
@@ -192,6 +194,8 @@ static int inbox_set_otr(struct inbox *ib, const char *jid, int on)
 	}
 	if (!on)
 		return 0;
+	if (!ib->otr && !(ib->otr = calloc(INBOX_OTR, sizeof(*ib->otr))))
+		return -1;
 	if (ib->notr == INBOX_OTR || !(ib->otr[ib->notr] = strdup(jid)))
 		return -1;
 	ib->notr++;
@@ -289,6 +293,12 @@ static void inbox_owe_receipt(struct inbox *ib, const char *qid,
 {
 	struct inbox_receipt *r;
 
+	if (!ib->receipts &&
+	    !(ib->receipts = calloc(INBOX_RECEIPTS, sizeof(*ib->receipts)))) {
+		log_warn("session %s: receipt for %s not kept: out of memory",
+			 ib->sid, p->receipt_to);
+		return;
+	}
 	if (ib->nreceipts == INBOX_RECEIPTS) {
 		/* The oldest is dropped: its sender sees no receipt. */
 		inbox_receipt_free(&ib->receipts[0]);

@@ -93,7 +93,7 @@ struct session {
 	char sid[WIRE_ID_HEX + 1];
 	char jid[JID_MAX + 1]; /* bare */
 	char resource[JID_PART_MAX + 1];
-	char bound[JID_MAX + 1];
+	char *bound; /* the full JID the server bound, NULL before */
 	uint8_t cred[32]; /* keyed digest of jid and password or token */
 	char *password;   /* password or token, for reconnects; wiped */
 	int token_login;  /* password is an OAuth token for mech */
@@ -103,7 +103,9 @@ struct session {
 	struct inbox *inbox;
 	struct session_waiter waiters[SESSION_WAITERS];
 	size_t nwaiters;
-	struct session_iqwait iqwaits[SESSION_IQ_WAITERS];
+	/* SESSION_IQ_WAITERS of them, allocated when the first is needed:
+	 * most sessions never wait for an iq. */
+	struct session_iqwait *iqwaits;
 	size_t niqwaits;
 	char th[SESSION_TOKENS][WIRE_TOKEN_HASH_HEX + 1];
 	size_t ntokens;
@@ -251,6 +253,12 @@ static struct session *session_by_token(struct session_table *t,
 	return NULL;
 }
 
+/* The full JID to show: the bound one, or the account before binding. */
+static const char *session_bound(const struct session *s)
+{
+	return s->bound ? s->bound : s->jid;
+}
+
 /* ---- the sealed record ---- */
 
 static json_t *session_export(const struct session *s)
@@ -373,6 +381,8 @@ static void session_negotiated(struct session *s)
 static void session_free(struct session *s)
 {
 	session_negotiated(s);
+	free(s->iqwaits);
+	free(s->bound);
 	client_free(s->client);
 	roster_free(s->roster);
 	inbox_free(s->inbox);
@@ -401,7 +411,7 @@ static void session_answer_logins(struct session *s)
 					 s->sid);
 			session_reply_to(s->t, w->rid, w->rk, 200,
 					 json_pack("{s:s, s:s}", "token", w->token,
-						   "jid", s->bound));
+						   "jid", session_bound(s)));
 		}
 		seal_wipe(w->token, sizeof(w->token));
 	}
@@ -413,14 +423,18 @@ static void session_on_online(void *ud, const char *bound)
 	struct session *s = ud;
 
 	session_negotiated(s);
-	snprintf(s->bound, sizeof(s->bound), "%s", bound ? bound : s->jid);
+	char *copy = strdup(bound ? bound : s->jid);
+	if (copy) {
+		free(s->bound);
+		s->bound = copy;
+	}
 	if (s->state == SESSION_CLOSING) {
 		client_disconnect(s->client);
 		return;
 	}
 	if (session_store_owner(s) == -1)
 		log_error("session %s: owner record not written", s->sid);
-	log_info("session %s online as %s", s->sid, s->bound);
+	log_info("session %s online as %s", s->sid, session_bound(s));
 	s->state = SESSION_ONLINE;
 	s->backoff_ms = 0;
 	s->auth_failures = 0;
@@ -517,6 +531,9 @@ static struct session_iqwait *session_wait(struct session *s,
 	struct session_iqwait *w;
 
 	if (s->niqwaits == SESSION_IQ_WAITERS)
+		return NULL;
+	if (!s->iqwaits &&
+	    !(s->iqwaits = calloc(SESSION_IQ_WAITERS, sizeof(*s->iqwaits))))
 		return NULL;
 	w = &s->iqwaits[s->niqwaits];
 	memset(w, 0, sizeof(*w));
@@ -881,7 +898,7 @@ static void session_reuse(struct session_req *r, struct session *s)
 	} else {
 		log_info("session %s: login reuses the stream", s->sid);
 		session_reply(r, 200, json_pack("{s:s, s:s}", "token", token,
-						"jid", s->bound));
+						"jid", session_bound(s)));
 	}
 	seal_wipe(token, sizeof(token));
 }
@@ -1390,7 +1407,7 @@ static void session_call_register(struct session_req *r, struct session *s)
 			inbox_push_taken(old->inbox);
 	}
 	if (status == 200 && answer) {
-		json_object_set_new(answer, "jid", json_string(s->bound));
+		json_object_set_new(answer, "jid", json_string(session_bound(s)));
 		session_save(s);
 	}
 	session_answer(r, status, answer);
