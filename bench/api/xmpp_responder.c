@@ -1,0 +1,197 @@
+/*
+ * xmpp_responder.c: the other end of baseline (c) of figure 1
+ * (bench/api/run.py): bench-responder's job plus what /v1/message must do
+ * at the far end, send the message over XMPP. It holds one libstrophe
+ * connection (the daemon's library, with its defaults: stream management
+ * when the server offers it) and, for every request id published on the
+ * channel, queues one chat message to the recipient, pushes the reply
+ * (LPUSH and EXPIRE, pipelined) and lets libstrophe write. One thread:
+ * poll() on the subscription socket, then xmpp_run_once(ctx, 0).
+ *
+ *   bench-xmpp-responder -p REDIS_PORT -x XMPP_PORT -j JID -w PASSWORD
+ *       -a CAFILE -t RECIPIENT [-h 127.0.0.1] [-C channel]
+ */
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strophe.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 256
+
+static volatile sig_atomic_t stop;
+static int online, failed;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
+		    xmpp_stream_error_t *stream_error, void *userdata)
+{
+	xmpp_ctx_t *ctx = userdata;
+
+	(void)error;
+	(void)stream_error;
+	if (status == XMPP_CONN_CONNECT) {
+		xmpp_stanza_t *pres = xmpp_presence_new(ctx);
+		xmpp_send(conn, pres);
+		xmpp_stanza_release(pres);
+		online = 1;
+	} else {
+		online = 0;
+		failed = 1;
+	}
+}
+
+static redisContext *redis_or_die(const char *host, int port)
+{
+	struct timeval tv = {2, 0};
+	redisContext *c = redisConnectWithTimeout(host, port, tv);
+
+	if (!c || c->err) {
+		fprintf(stderr, "bench-xmpp-responder: redis %s:%d: %s\n", host,
+			port, c ? c->errstr : "out of memory");
+		exit(1);
+	}
+	return c;
+}
+
+static const char *request_id(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "message") == 0 &&
+	    r->element[2]->type == REDIS_REPLY_STRING)
+		return r->element[2]->str;
+	return NULL;
+}
+
+/* Queues one message per request, then answers them all, pipelined. */
+static int answer(xmpp_ctx_t *ctx, xmpp_conn_t *conn, redisContext *pc,
+		  const char *to, redisReply **batch, int n)
+{
+	redisReply *r;
+	int queued = 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *rid = request_id(batch[i]);
+		if (!rid)
+			continue;
+		xmpp_stanza_t *msg = xmpp_message_new(ctx, "chat", to, rid);
+		if (!msg || xmpp_message_set_body(msg, "benchmark message") != 0)
+			return -1;
+		xmpp_send(conn, msg);
+		xmpp_stanza_release(msg);
+		redisAppendCommand(pc, "LPUSH bench:reply:%s {\"status\":200}", rid);
+		redisAppendCommand(pc, "EXPIRE bench:reply:%s 60", rid);
+		queued += 2;
+	}
+	for (int i = 0; i < queued; i++) {
+		if (redisGetReply(pc, (void **)&r) != REDIS_OK)
+			return -1;
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench-xmpp-responder -p redis-port -x xmpp-port "
+			"-j jid -w password -a cafile -t recipient [-h host] "
+			"[-C channel]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	const char *host = "127.0.0.1", *chan = "bench:req", *jid = NULL;
+	const char *pass = NULL, *cafile = NULL, *to = NULL;
+	redisReply *batch[BATCH], *r;
+	int port = 0, xport = 0, opt;
+
+	while ((opt = getopt(argc, argv, "h:p:C:x:j:w:a:t:")) != -1) {
+		switch (opt) {
+		case 'h': host = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'C': chan = optarg; break;
+		case 'x': xport = atoi(optarg); break;
+		case 'j': jid = optarg; break;
+		case 'w': pass = optarg; break;
+		case 'a': cafile = optarg; break;
+		case 't': to = optarg; break;
+		default: usage();
+		}
+	}
+	if (!port || !xport || !jid || !pass || !cafile || !to)
+		usage();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	xmpp_initialize();
+	xmpp_ctx_t *ctx = xmpp_ctx_new(NULL, NULL);
+	xmpp_conn_t *conn = xmpp_conn_new(ctx);
+	xmpp_conn_set_jid(conn, jid);
+	xmpp_conn_set_pass(conn, pass);
+	xmpp_conn_set_cafile(conn, cafile);
+	xmpp_conn_set_flags(conn, XMPP_CONN_FLAG_MANDATORY_TLS);
+	if (xmpp_connect_client(conn, host, (unsigned short)xport, on_conn,
+				ctx) != XMPP_EOK) {
+		fprintf(stderr, "bench-xmpp-responder: cannot connect\n");
+		return 1;
+	}
+	/* Bounded: at most 15 s to log in. */
+	for (int i = 0; i < 1500 && !online && !failed && !stop; i++)
+		xmpp_run_once(ctx, 10);
+	if (!online) {
+		fprintf(stderr, "bench-xmpp-responder: XMPP login failed\n");
+		return 1;
+	}
+
+	redisContext *sc = redis_or_die(host, port);
+	redisContext *pc = redis_or_die(host, port);
+	r = redisCommand(sc, "SUBSCRIBE %s", chan);
+	if (!r) {
+		fprintf(stderr, "bench-xmpp-responder: SUBSCRIBE failed\n");
+		return 1;
+	}
+	freeReplyObject(r);
+	printf("subscribed %s\n", chan);
+	fflush(stdout);
+	while (!stop && !failed) {
+		struct pollfd pfd = {.fd = sc->fd, .events = POLLIN};
+		void *next = NULL;
+		int n = 0;
+
+		/* Requests first; the XMPP side is served between polls. */
+		if (poll(&pfd, 1, 1) > 0 && redisBufferRead(sc) != REDIS_OK)
+			break;
+		while (n < BATCH &&
+		       redisGetReplyFromReader(sc, &next) == REDIS_OK && next)
+			batch[n++] = next, next = NULL;
+		int rc = n ? answer(ctx, conn, pc, to, batch, n) : 0;
+		for (int i = 0; i < n; i++)
+			freeReplyObject(batch[i]);
+		if (rc == -1)
+			break;
+		xmpp_run_once(ctx, 0);
+	}
+	xmpp_disconnect(conn);
+	for (int i = 0; i < 100 && online; i++)
+		xmpp_run_once(ctx, 10);
+	xmpp_conn_release(conn);
+	xmpp_ctx_free(ctx);
+	xmpp_shutdown();
+	redisFree(sc);
+	redisFree(pc);
+	return 0;
+}
