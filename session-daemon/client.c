@@ -12,7 +12,6 @@
 #include "roster.h"
 #include "sasl.h"
 #include "seal.h"
-#include "tlsmem.h"
 
 #define CLIENT_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define CLIENT_NS_CAPS "http://jabber.org/protocol/caps"
@@ -126,9 +125,6 @@ struct client_ctx *client_ctx_new(const struct config *cfg)
 	if (!cx)
 		return NULL;
 	client_lazy_system_store();
-	if (!tlsmem_active())
-		log_warn("OpenSSL's SSL_new not found behind ours: TLS buffers "
-			 "stay allocated while streams idle");
 	xmpp_initialize();
 	cx->log.handler = client_log;
 	cx->cfg = cfg;
