@@ -58,7 +58,8 @@ int log_enabled(enum log_level level)
 	return level <= log_state.level;
 }
 
-static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	struct tm tm;

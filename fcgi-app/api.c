@@ -47,7 +47,7 @@ static const char *const api_shows[] = {"available", "away", "xa",
 static const char *const api_states[] = {"active",   "composing", "paused",
 					 "inactive", "gone",	  NULL};
 
-static const struct check_field api_no_fields[] = {{NULL}};
+static const struct check_field api_no_fields[] = {{0}};
 
 static const char *const api_mechanisms[] = {"X-OAUTH2", "OAUTHBEARER",
 					     NULL};
@@ -60,19 +60,19 @@ static const struct check_field api_login_fields[] = {
 	{"token", CHECK_LINE, 0, 4096, NULL, 0, NULL},
 	{"mechanism", CHECK_ENUM, 0, 16, api_mechanisms, 0, NULL},
 	{"resource", CHECK_RESOURCE, 0, JID_PART_MAX, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_message_fields[] = {
 	{"to", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
 	{"body", CHECK_TEXT, 0, 0, NULL, 0, NULL},
 	{"id", CHECK_LINE, 0, 128, NULL, 0, NULL},
 	{"state", CHECK_ENUM, 0, 16, api_states, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_presence_fields[] = {
 	{"show", CHECK_ENUM, 1, 16, api_shows, 0, NULL},
 	{"status", CHECK_TEXT, 0, 1024, NULL, 1, NULL},
-	{NULL}};
+	{0}};
 
 static const char *const api_push_kinds[] = {"webpush", "webhook", "mpns",
 					     NULL};
@@ -80,7 +80,7 @@ static const char *const api_push_kinds[] = {"webpush", "webhook", "mpns",
 static const struct check_field api_webpush_keys[] = {
 	{"p256dh", CHECK_LINE, 1, 128, NULL, 0, NULL},
 	{"auth", CHECK_LINE, 1, 64, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 /* url "" withdraws the registration; the daemon checks the URL's shape
  * (pushaddr.h) and the address at connect time. */
@@ -89,43 +89,43 @@ static const struct check_field api_register_fields[] = {
 	{"kind", CHECK_ENUM, 0, 16, api_push_kinds, 0, NULL},
 	{"tiles", CHECK_JID_LIST, 0, 32, NULL, 0, NULL},
 	{"keys", CHECK_OBJECT, 0, 0, NULL, 0, api_webpush_keys},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_notifications_fields[] = {
 	{"toast", CHECK_BOOL, 0, 0, NULL, 0, NULL},
 	{"tile", CHECK_BOOL, 0, 0, NULL, 0, NULL},
 	{"secondarytile", CHECK_BOOL, 0, 0, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_messagequeue_fields[] = {
 	{"ack", CHECK_CURSOR, 0, 48, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_otr_fields[] = {
 	{"jid", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
 	{"enabled", CHECK_BOOL, 1, 0, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 /* Stack traces keep their newlines and tabs (CHECK_TEXT). */
 static const struct check_field api_crashreport_fields[] = {
 	{"exception", CHECK_TEXT, 1, WIRE_CRASHREPORT_BYTES, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_rawiq_fields[] = {
 	{"xml", CHECK_IQ, 1, 16384, NULL, 0, NULL},
 	{"wait", CHECK_BOOL, 0, 0, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const struct check_field api_photo_fields[] = {
 	{"jid", CHECK_JID, 1, JID_MAX, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 static const char *const api_contact_actions[] = {
 	"add", "remove", "approve", "deny", "rename", "regroup", NULL};
 
 static const struct check_field api_group[] = {
 	{"a group", CHECK_LINE, 1, 1023, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 /* name "" clears the contact's name; which fields an action needs is
  * api_contact_ok's. */
@@ -134,7 +134,7 @@ static const struct check_field api_contact_fields[] = {
 	{"action", CHECK_ENUM, 1, 16, api_contact_actions, 0, NULL},
 	{"name", CHECK_LINE, 0, 1023, NULL, 1, NULL},
 	{"groups", CHECK_LIST, 0, 32, NULL, 0, api_group},
-	{NULL}};
+	{0}};
 
 static int api_login_ok(json_t *body, struct api_response *resp);
 static int api_message_ok(json_t *body, struct api_response *resp);

@@ -10,7 +10,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libstrophe-dev libhiredis-dev libsodium-dev libjansson-dev
 libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev
 redis-server prosody lighttpd apache2 libapache2-mod-fcgid spawn-fcgi
-ejabberd erlang-p1-oauth2 valgrind wrk python3-slixmpp python3-nacl openssl curl"
+ejabberd erlang-p1-oauth2 valgrind wrk clang libclang-rt-14-dev python3-slixmpp python3-nacl openssl curl"
 
 missing=""
 for p in $PACKAGES; do

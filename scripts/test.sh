@@ -5,7 +5,9 @@
 #
 #   scripts/test.sh               plain build and check
 #   scripts/test.sh --sanitizers  then also an ASan+UBSan build in build-san/
-#                                 and its make check (CI mode, the default
+#                                 and its make check, and a libFuzzer build
+#                                 in build-fuzz/ running each harness for
+#                                 FUZZ_CHECK_TIME s (CI mode, the default
 #                                 when $CI is set, as .ci/run does)
 # Exits non-zero when any step fails, after printing the failing tests' logs.
 set -eu
@@ -49,13 +51,15 @@ build_and_check() {
 	step "make in $dir"
 	make -C "$ROOT/$dir" -j"$JOBS" || return 1
 	step "make check in $dir"
-	if ! make -C "$ROOT/$dir" -j"$JOBS" check; then
+	# shellcheck disable=SC2086 # check_args: make variables, one per word
+	if ! make -C "$ROOT/$dir" -j"$JOBS" check $check_args; then
 		failed_logs="$failed_logs $ROOT/$dir/test-suite.log"
 		return 1
 	fi
 }
 
 failed_logs=""
+check_args=""
 
 step "dependencies"
 "$ROOT/scripts/deps.sh"
@@ -79,6 +83,14 @@ if [ -n "$sanitizers" ]; then
 	TP_START_TIMEOUT=${TP_START_TIMEOUT:-60}
 	export TP_START_TIMEOUT
 	build_and_check build-san --enable-werror --enable-sanitizers || status=1
+	# The libFuzzer harnesses, each for a short fixed time on its corpus
+	# (the integration suite has run twice already).
+	FUZZ_CHECK_TIME=${FUZZ_CHECK_TIME:-15}
+	export FUZZ_CHECK_TIME
+	check_args="TESTS=fuzz/check.sh"
+	build_and_check build-fuzz --enable-werror --enable-fuzzing CC=clang ||
+		status=1
+	check_args=""
 fi
 
 # The failures' logs last, where whoever reads the output looks first.

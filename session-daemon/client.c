@@ -268,6 +268,17 @@ static int client_send_initial_presence(struct client *c)
 
 static void client_discover_server(struct client *c);
 
+/*
+ * A token login's stream runs our handlers from its first stanza (raw
+ * mode counts as authenticated at once): until it is bound, anything
+ * arriving is the negotiation's, or an attacker's before STARTTLS, never
+ * a contact's message or presence.
+ */
+static int client_negotiating(const struct client *c)
+{
+	return c->token && c->step != CLIENT_RAW_DONE;
+}
+
 /* The full JID the server bound: our own in raw mode, libstrophe's else. */
 static const char *client_bound(struct client *c)
 {
@@ -413,6 +424,9 @@ static int client_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	struct client *c = ud;
 	const char *from = xmpp_stanza_get_from(st);
 	const char *type = xmpp_stanza_get_type(st);
+
+	if (client_negotiating(c))
+		return 1;
 	xmpp_stanza_t *caps = xmpp_stanza_get_child_by_ns(st, CLIENT_NS_CAPS);
 	char capsbuf[512];
 	char *show = NULL, *status = NULL;
@@ -492,6 +506,8 @@ static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	char *body = NULL;
 
 	(void)conn;
+	if (client_negotiating(c))
+		return 1;
 	if (type && strcmp(type, "error") == 0)
 		return 1;
 	struct client_message m = {

@@ -136,12 +136,13 @@ static int query_on_vcard(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 				 : NULL;
 	xmpp_stanza_t *bin = photo ? xmpp_stanza_get_child_by_name(photo, "BINVAL")
 				   : NULL;
-	char *text = bin ? xmpp_stanza_get_text(bin) : NULL;
+	char *text;
 	uint8_t *data = NULL;
 
 	(void)conn;
 	if (!query_is_reply(st))
 		return 1;
+	text = bin ? xmpp_stanza_get_text(bin) : NULL;
 	if (!(r.error = query_error(st)))
 		r.error = text ? query_photo_decode(text, &data, &r) : "no-photo";
 	client_deliver_query(ud, xmpp_stanza_get_id(st), &r);
@@ -264,12 +265,13 @@ static int query_on_servers(xmpp_stanza_t *st, void *ud, enum query_kind kind,
 
 	if (!query_is_reply(st))
 		return 1;
-	if (!(r.error = query_error(st))) {
+	/* A result without the element says nothing: as if not offered. */
+	if (!(r.error = query_error(st)) && !el)
+		r.error = "service-unavailable";
+	if (!r.error) {
 		r.servers = kind == QUERY_SERVICES ? query_parse_services(el)
 						   : query_parse_jingleinfo(el);
-		if (!el)
-			r.error = "service-unavailable";
-		else if (!r.servers)
+		if (!r.servers)
 			r.error = "resource-constraint";
 	}
 	client_deliver_query(ud, xmpp_stanza_get_id(st), &r);

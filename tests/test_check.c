@@ -8,10 +8,10 @@ static const char *const states[] = {"active", "composing", NULL};
 static const struct check_field keys[] = {
 	{"p256dh", CHECK_LINE, 1, 8, NULL, 0, NULL},
 	{"auth", CHECK_LINE, 0, 8, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 static const struct check_field group[] = {
 	{"a group", CHECK_LINE, 1, 8, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 static const struct check_field fields[] = {
 	{"to", CHECK_JID, 1, 3071, NULL, 0, NULL},
 	{"body", CHECK_TEXT, 0, 0, NULL, 0, NULL},
@@ -24,12 +24,12 @@ static const struct check_field fields[] = {
 	{"keys", CHECK_OBJECT, 0, 0, NULL, 0, keys},
 	{"xml", CHECK_IQ, 0, 200, NULL, 0, NULL},
 	{"groups", CHECK_LIST, 0, 3, NULL, 0, group},
-	{NULL}};
+	{0}};
 
 /* A call that takes "token" as its own field (login's OAuth token). */
 static const struct check_field token_fields[] = {
 	{"token", CHECK_LINE, 0, 8, NULL, 0, NULL},
-	{NULL}};
+	{0}};
 
 struct check_case {
 	const char *name;
