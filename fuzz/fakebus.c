@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+#include "inbox.h"
+#include "log.h"
+#include "seal.h"
 #include "wire.h"
 
 struct fakebus_entry {
@@ -356,4 +360,14 @@ int bus_next(struct bus *b, char *chan, size_t chanlen, char **msg,
 void bus_interrupt(struct bus *b)
 {
 	(void)b;
+}
+
+void fakebus_harness_init(const char *name, struct config *cfg,
+			  struct inbox_env *env)
+{
+	config_init(cfg);
+	log_open(name, "error", "/dev/null");
+	if (seal_init() == -1 || !(env->bus = fakebus_new()))
+		abort();
+	env->cfg = cfg;
 }

@@ -21,4 +21,14 @@ int fakebus_put(struct bus *b, const char *key, const void *val, size_t len);
 /* Queue items added since the last reset. */
 unsigned long fakebus_queued(const struct bus *b);
 
+struct config;
+struct inbox_env;
+/*
+ * What every harness driving daemon code starts with: default config,
+ * errors-only logging to /dev/null, libsodium, and an inbox environment on
+ * a fake bus (no push thread). Aborts when any of it fails.
+ */
+void fakebus_harness_init(const char *name, struct config *cfg,
+			  struct inbox_env *env);
+
 #endif

@@ -41,11 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	config_init(&fuzz_cfg);
-	log_open("fuzz_pushaddr", "error", "/dev/null");
-	if (seal_init() == -1 || !(fuzz_env.bus = fakebus_new()))
-		abort();
-	fuzz_env.cfg = &fuzz_cfg;
+	fakebus_harness_init("fuzz_pushaddr", &fuzz_cfg, &fuzz_env);
 	return 0;
 }
 

@@ -560,12 +560,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	config_init(&fuzz_cfg);
-	log_open("fuzz_stanza", "error", "/dev/null");
-	if (seal_init() == -1 || !(fuzz_env.bus = fakebus_new()) ||
-	    !(fuzz_cx = client_ctx_new(&fuzz_cfg)))
+	fakebus_harness_init("fuzz_stanza", &fuzz_cfg, &fuzz_env);
+	if (!(fuzz_cx = client_ctx_new(&fuzz_cfg)))
 		abort();
-	fuzz_env.cfg = &fuzz_cfg;
 	fuzz_trace = getenv("FUZZ_TRACE") != NULL;
 	return 0;
 }
