@@ -344,19 +344,8 @@ static void fuzz_reply(int status, json_t *body)
  */
 static void fuzz_payload(const struct client_message *m, const char *bare)
 {
-	const char *slash = strchr(m->from, '/');
-	struct payload_msg pm = {
-		.kind = m->body ? "message" : m->receipt ? "receipt" : "chatstate",
-		.from = bare,
-		.resource = slash ? slash + 1 : NULL,
-		.type = m->type,
-		.id = m->id,
-		.body = m->body,
-		.state = m->state,
-		.stamp = m->stamp,
-		.receipt = m->body ? NULL : m->receipt,
-		.otr = m->nostore,
-	};
+	struct payload_msg pm;
+	payload_from_message(&pm, m, bare, NULL, m->nostore);
 	char *text = payload_json(&pm, 0), *push = payload_push(&pm, fuzz_key);
 	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
 

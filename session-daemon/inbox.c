@@ -437,22 +437,9 @@ int inbox_message(struct inbox *ib, const struct client_message *m,
 
 	if (jid_bare(m->from, bare, sizeof(bare)) == -1)
 		return 0;
-	const char *slash = strchr(m->from, '/');
-	struct payload_msg pm = {
-		.kind = m->body      ? "message"
-			: m->receipt ? "receipt"
-				     : "chatstate",
-		.from = bare,
-		.resource = slash ? slash + 1 : NULL,
-		.name = from_name,
-		.type = m->type,
-		.id = m->id,
-		.body = m->body,
-		.state = m->state,
-		.stamp = m->stamp,
-		.receipt = m->body ? NULL : m->receipt,
-		.otr = m->nostore || inbox_otr(ib, bare),
-	};
+	struct payload_msg pm;
+	payload_from_message(&pm, m, bare, from_name,
+			     m->nostore || inbox_otr(ib, bare));
 	struct inbox_pending *p = inbox_prepare(
 		ib, &pm, m->body ? (pm.otr ? "(OTR)" : m->body) : NULL);
 	if (!p || (receipt_ok && m->body && m->want_receipt && m->id &&

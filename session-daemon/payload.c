@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client.h"
 #include "envelope.h"
 
 /* A server's delay stamp is passed on only when it looks like one. */
@@ -39,6 +40,29 @@ size_t payload_utf8_cut(const char *s, size_t max)
 	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
 		n--;
 	return n;
+}
+
+void payload_from_message(struct payload_msg *pm,
+			  const struct client_message *m, const char *bare,
+			  const char *name, int otr)
+{
+	const char *slash = strchr(m->from, '/');
+
+	*pm = (struct payload_msg){
+		.kind = m->body      ? "message"
+			: m->receipt ? "receipt"
+				     : "chatstate",
+		.from = bare,
+		.resource = slash ? slash + 1 : NULL,
+		.name = name,
+		.type = m->type,
+		.id = m->id,
+		.body = m->body,
+		.state = m->state,
+		.stamp = m->stamp,
+		.receipt = m->body ? NULL : m->receipt,
+		.otr = otr,
+	};
 }
 
 static int payload_set(json_t *o, const char *k, const char *v)

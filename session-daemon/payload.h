@@ -32,6 +32,18 @@ struct payload_msg {
 	int otr;              /* the sender asked that it not be stored */
 };
 
+struct client_message;
+
+/*
+ * The payload of an incoming message, chat state or receipt: kind from
+ * what m carries, from = bare (the sender's bare JID), name its roster
+ * name or NULL, otr when the conversation is off the record. Every string
+ * is borrowed from m and the arguments.
+ */
+void payload_from_message(struct payload_msg *pm,
+			  const struct client_message *m, const char *bare,
+			  const char *name, int otr);
+
 /* Length of s cut to at most max bytes, never inside a UTF-8 sequence. */
 size_t payload_utf8_cut(const char *s, size_t max);
 
