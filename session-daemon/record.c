@@ -67,9 +67,7 @@ int record_delete(struct bus *b, const char *sid)
 	return bus_del(b, bus_key(key, sizeof(key), WIRE_KEY_SESSION_PREFIX, sid));
 }
 
-/* An owner is alive while it holds its lease and listens on its channel:
- * a killed daemon's subscription ends with its connection, at once. */
-static int record_owner_alive(struct bus *b, const char *owner)
+int record_owner_alive(struct bus *b, const char *owner)
 {
 	char key[WIRE_DAEMON_ID_MAX + 32];
 	char val[8];

@@ -26,6 +26,13 @@ json_t *record_load(struct bus *b, const uint8_t master[SEAL_KEY_BYTES],
 int record_delete(struct bus *b, const char *sid);
 
 /*
+ * 1 when daemon owner is alive: it holds its lease and listens on its
+ * channel (a killed daemon's subscription ends with its connection, at
+ * once, while its lease lingers).
+ */
+int record_owner_alive(struct bus *b, const char *owner);
+
+/*
  * Finds every session whose owner is gone (no owner, or one that neither
  * holds its lease nor listens on its channel), makes self its owner
  * (compare-and-set: of two daemons adopting at once, one wins) and calls

@@ -997,11 +997,11 @@ static int session_room_elsewhere(struct session_table *t)
 }
 
 /* 1 when a session with these credentials lives on another daemon that
- * is alive (its lease holds). */
+ * is alive (the same test adoption uses). */
 static int session_held_elsewhere(struct session_table *t,
 				  const uint8_t cred[32])
 {
-	char key[160], sid[WIRE_ID_HEX + 1], owner[128], lease[64];
+	char key[160], sid[WIRE_ID_HEX + 1], owner[128];
 
 	if (bus_get(t->bus, session_cred_key(cred, key, sizeof(key)), sid,
 		    sizeof(sid)) != 1 ||
@@ -1009,9 +1009,7 @@ static int session_held_elsewhere(struct session_table *t,
 		    owner, sizeof(owner)) != 1 ||
 	    strcmp(owner, t->daemon_id) == 0)
 		return 0;
-	return bus_get(t->bus, bus_key(key, sizeof(key), WIRE_KEY_ALIVE_PREFIX,
-				       owner),
-		       lease, sizeof(lease)) == 1;
+	return record_owner_alive(t->bus, owner);
 }
 
 /* Another daemon may already be answering this login. */
