@@ -77,8 +77,9 @@ import rawxmpp  # noqa: E402
 WARN = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wshadow",
         "-Wstrict-prototypes", "-Wmissing-prototypes", "-Wformat=2", "-Werror",
         "-g", "-O2"]
-PROGRAMS = {"bench-trivial-fcgi": "trivial_fcgi.c", "bench-responder": "responder.c",
-            "bench-xmpp-responder": "xmpp_responder.c"}
+PROGRAMS = {"bench-trivial-fcgi": ["trivial_fcgi.c"],
+            "bench-responder": ["responder.c", "benchbus.c"],
+            "bench-xmpp-responder": ["xmpp_responder.c", "benchbus.c"]}
 
 ALICE = "alice@" + DOMAIN
 BOB = "bob@" + DOMAIN
@@ -142,9 +143,10 @@ def bench_programs(tmp):
                         capture_output=True, text=True).stdout.split() or ["-lfcgi"]
     xs = subprocess.run(["pkg-config", "--cflags", "--libs", "libstrophe"],
                         capture_output=True, text=True).stdout.split()
-    for name, src in PROGRAMS.items():
+    for name, srcs in PROGRAMS.items():
         out = os.path.join(tmp, name)
-        argv = [cc] + WARN + [os.path.join(HERE, src), "-o", out] + hi + fc + xs
+        argv = ([cc] + WARN + [os.path.join(HERE, src) for src in srcs] +
+                ["-o", out] + hi + fc + xs)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise SystemExit("building %s failed:\n%s" % (name, r.stderr))

@@ -11,7 +11,6 @@
  *   bench-xmpp-responder -p REDIS_PORT -x XMPP_PORT -j JID -w PASSWORD
  *       -a CAFILE -t RECIPIENT [-h 127.0.0.1] [-C channel]
  */
-#include <hiredis/hiredis.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +19,8 @@
 #include <strophe.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "benchbus.h"
 
 #define BATCH 256
 
@@ -50,54 +51,25 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
 	}
 }
 
-static redisContext *redis_or_die(const char *host, int port)
+struct sender {
+	xmpp_ctx_t *ctx;
+	xmpp_conn_t *conn;
+	const char *to;
+};
+
+/* What (c) adds to (b): one chat message per request, queued in
+ * libstrophe before the reply goes out. */
+static int send_message(void *ud, const char *rid)
 {
-	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectWithTimeout(host, port, tv);
+	struct sender *sd = ud;
+	xmpp_stanza_t *msg = xmpp_message_new(sd->ctx, "chat", sd->to, rid);
 
-	if (!c || c->err) {
-		fprintf(stderr, "bench-xmpp-responder: redis %s:%d: %s\n", host,
-			port, c ? c->errstr : "out of memory");
-		exit(1);
-	}
-	return c;
-}
-
-static const char *request_id(const redisReply *r)
-{
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "message") == 0 &&
-	    r->element[2]->type == REDIS_REPLY_STRING)
-		return r->element[2]->str;
-	return NULL;
-}
-
-/* Queues one message per request, then answers them all, pipelined. */
-static int answer(xmpp_ctx_t *ctx, xmpp_conn_t *conn, redisContext *pc,
-		  const char *to, redisReply **batch, int n)
-{
-	redisReply *r;
-	int queued = 0;
-
-	for (int i = 0; i < n; i++) {
-		const char *rid = request_id(batch[i]);
-		if (!rid)
-			continue;
-		xmpp_stanza_t *msg = xmpp_message_new(ctx, "chat", to, rid);
-		if (!msg || xmpp_message_set_body(msg, "benchmark message") != 0)
-			return -1;
-		xmpp_send(conn, msg);
+	if (!msg || xmpp_message_set_body(msg, "benchmark message") != 0) {
 		xmpp_stanza_release(msg);
-		redisAppendCommand(pc, "LPUSH bench:reply:%s {\"status\":200}", rid);
-		redisAppendCommand(pc, "EXPIRE bench:reply:%s 60", rid);
-		queued += 2;
+		return -1;
 	}
-	for (int i = 0; i < queued; i++) {
-		if (redisGetReply(pc, (void **)&r) != REDIS_OK)
-			return -1;
-		freeReplyObject(r);
-	}
+	xmpp_send(sd->conn, msg);
+	xmpp_stanza_release(msg);
 	return 0;
 }
 
@@ -157,8 +129,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	redisContext *sc = redis_or_die(host, port);
-	redisContext *pc = redis_or_die(host, port);
+	redisContext *sc = benchbus_connect("bench-xmpp-responder", host, port);
+	redisContext *pc = benchbus_connect("bench-xmpp-responder", host, port);
+	struct sender sd = {ctx, conn, to};
 	r = redisCommand(sc, "SUBSCRIBE %s", chan);
 	if (!r) {
 		fprintf(stderr, "bench-xmpp-responder: SUBSCRIBE failed\n");
@@ -178,7 +151,7 @@ int main(int argc, char **argv)
 		while (n < BATCH &&
 		       redisGetReplyFromReader(sc, &next) == REDIS_OK && next)
 			batch[n++] = next, next = NULL;
-		int rc = n ? answer(ctx, conn, pc, to, batch, n) : 0;
+		int rc = n ? benchbus_answer(pc, batch, n, send_message, &sd) : 0;
 		for (int i = 0; i < n; i++)
 			freeReplyObject(batch[i]);
 		if (rc == -1)
