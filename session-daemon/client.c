@@ -189,10 +189,7 @@ static int client_sockopt(xmpp_conn_t *conn, void *sock)
 	return xmpp_sockopt_cb_keepalive(conn, sock);
 }
 
-/* Adds <name xmlns=ns>text</name> (text may be NULL) under parent. */
-/* Adds <name xmlns=ns>text</name> to parent. Returns the child (owned by
- * parent), or NULL. */
-static xmpp_stanza_t *client_add_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
+xmpp_stanza_t *client_add_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
 				       const char *name, const char *ns,
 				       const char *text)
 {

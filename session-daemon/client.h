@@ -124,6 +124,12 @@ struct _xmpp_ctx_t;
 typedef int (*client_iq_handler)(struct _xmpp_conn_t *conn,
 				 struct _xmpp_stanza_t *st, void *ud);
 struct _xmpp_ctx_t *client_strophe_ctx(struct client *c);
+/* Adds <name xmlns=ns>text</name> to parent (ns and text may be NULL).
+ * Returns the child, owned by parent, or NULL. */
+struct _xmpp_stanza_t *client_add_child(struct _xmpp_ctx_t *ctx,
+					struct _xmpp_stanza_t *parent,
+					const char *name, const char *ns,
+					const char *text);
 int client_send_query(struct client *c, struct _xmpp_stanza_t *iq,
 		      const char *id, client_iq_handler handler);
 /* The events and their userdata, for query.c's handlers. */

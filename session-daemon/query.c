@@ -22,17 +22,14 @@ static xmpp_stanza_t *query_iq(xmpp_ctx_t *ctx, const char *type,
 			       const char *ns, xmpp_stanza_t **child)
 {
 	xmpp_stanza_t *iq = xmpp_iq_new(ctx, type, NULL);
-	xmpp_stanza_t *ch = xmpp_stanza_new(ctx);
+	xmpp_stanza_t *ch = NULL;
 
-	if (!iq || !ch || xmpp_stanza_set_name(ch, name) != XMPP_EOK ||
-	    xmpp_stanza_set_ns(ch, ns) != XMPP_EOK ||
-	    (to && xmpp_stanza_set_to(iq, to) != XMPP_EOK) ||
-	    xmpp_stanza_add_child(iq, ch) != XMPP_EOK) {
-		xmpp_stanza_release(ch);
+	if (iq && (!to || xmpp_stanza_set_to(iq, to) == XMPP_EOK))
+		ch = client_add_child(ctx, iq, name, ns, NULL);
+	if (!ch) {
 		xmpp_stanza_release(iq);
 		return NULL;
 	}
-	xmpp_stanza_release(ch); /* iq holds it */
 	if (child)
 		*child = ch;
 	return iq;
@@ -333,31 +330,15 @@ static int query_on_roster(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	return 0;
 }
 
-/* Adds <name>text</name> under parent; 0 or -1. */
-static int query_add_text(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
-			  const char *name, const char *text)
-{
-	xmpp_stanza_t *el = xmpp_stanza_new(ctx), *t = xmpp_stanza_new(ctx);
-	int ok = el && t && xmpp_stanza_set_name(el, name) == XMPP_EOK &&
-		 xmpp_stanza_set_text(t, text) == XMPP_EOK &&
-		 xmpp_stanza_add_child(el, t) == XMPP_EOK &&
-		 xmpp_stanza_add_child(parent, el) == XMPP_EOK;
-
-	xmpp_stanza_release(t);
-	xmpp_stanza_release(el);
-	return ok ? 0 : -1;
-}
-
 int query_roster_set(struct client *c, const char *jid, const char *name,
 		     const char *const *groups, size_t ngroups, int remove,
 		     char id[WIRE_ID_HEX + 1])
 {
 	xmpp_ctx_t *ctx = client_strophe_ctx(c);
-	xmpp_stanza_t *q = NULL, *item = xmpp_stanza_new(ctx);
-	xmpp_stanza_t *iq = item ? query_iq(ctx, "set", NULL, "query",
-					    XMPP_NS_ROSTER, &q)
-				 : NULL;
-	int ok = iq && xmpp_stanza_set_name(item, "item") == XMPP_EOK &&
+	xmpp_stanza_t *q = NULL, *item = NULL;
+	xmpp_stanza_t *iq = query_iq(ctx, "set", NULL, "query", XMPP_NS_ROSTER,
+				     &q);
+	int ok = iq && (item = client_add_child(ctx, q, "item", NULL, NULL)) &&
 		 xmpp_stanza_set_attribute(item, "jid", jid) == XMPP_EOK;
 
 	if (ok && remove)
@@ -366,9 +347,7 @@ int query_roster_set(struct client *c, const char *jid, const char *name,
 	if (ok && !remove && name && *name)
 		ok = xmpp_stanza_set_attribute(item, "name", name) == XMPP_EOK;
 	for (size_t i = 0; ok && !remove && i < ngroups; i++)
-		ok = query_add_text(ctx, item, "group", groups[i]) == 0;
-	ok = ok && xmpp_stanza_add_child(q, item) == XMPP_EOK;
-	xmpp_stanza_release(item);
+		ok = client_add_child(ctx, item, "group", NULL, groups[i]) != NULL;
 	if (!ok) {
 		xmpp_stanza_release(iq);
 		return -1;
