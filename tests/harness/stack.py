@@ -128,15 +128,8 @@ def poll(fn, timeout=10.0, interval=0.1):
 
 
 def wait_until(cond, timeout, what, interval=POLL):
-    """Polls cond() until true; at most timeout seconds and a bounded count."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / interval) + 2):
-        if cond():
-            return True
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    if cond():
+    """poll() that must succeed: True, or WaitTimeout naming what."""
+    if poll(cond, timeout, interval):
         return True
     raise WaitTimeout("timed out after %.1f s waiting for %s" % (timeout, what))
 
