@@ -124,6 +124,10 @@ int main(int argc, char **argv)
 		redis_up(); /* retried per request when it fails */
 	while (FCGX_Accept_r(&req) == 0) {
 		serve(&req, buf, n++);
+		/* As talkproxy-fcgi does: no lingering close once the body
+		 * was read to its end. */
+		if (FCGX_HasSeenEOF(req.in))
+			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
 	}
 	redisFree(rc);
