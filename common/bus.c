@@ -15,6 +15,9 @@
 enum bus_script { BUS_ROUTE, BUS_QADD, BUS_QREAD, BUS_QACK, BUS_DEL_IF,
 		  BUS_ADOPT, BUS_COUNT, BUS_SCRIPTS };
 
+/* Commands sent ahead are flushed at the latest after this many. */
+#define BUS_AHEAD_MAX 512
+
 struct bus {
 	redisContext *c;
 	char host[CONFIG_STR_MAX];
@@ -22,6 +25,7 @@ struct bus {
 	int port;
 	int timeout_ms;
 	int down_logged; /* log an outage once, not once per request */
+	int deferred;    /* commands sent ahead whose answers are unread */
 	char sha[BUS_SCRIPTS][41]; /* SCRIPT LOAD results, "" until loaded */
 };
 
@@ -30,7 +34,9 @@ struct bus {
  * and atomic. Indexed by enum bus_script.
  *
  * ROUTE: KEYS[1] = token key. ARGV = message, owner key prefix, daemon
- * channel prefix.
+ * channel prefix, client message id ("" = none), idempotency key prefix.
+ * Returns -2 (no such token), -3 (that id was sent already), -1 (no
+ * owner), or how many daemons received the message.
  *
  * QADD: KEYS = queue stream, drop counter, seen key ("" = no dedup), push
  * owner key ("" = none). ARGV = item, max items, max age ms, seen ttl s,
@@ -60,6 +66,8 @@ static const char *const bus_lua[BUS_SCRIPTS] = {
 	[BUS_ROUTE] =
 		"local sid = redis.call('GET', KEYS[1])\n"
 		"if not sid then return -2 end\n"
+		"if ARGV[4] ~= '' and redis.call('EXISTS', ARGV[5] .. sid .. ':' .. ARGV[4]) == 1 then\n"
+		"  return -3 end\n"
 		"local owner = redis.call('GET', ARGV[2] .. sid)\n"
 		"if not owner then return -1 end\n"
 		"return redis.call('PUBLISH', ARGV[3] .. owner, ARGV[1])\n",
@@ -169,7 +177,10 @@ void bus_close(struct bus *b)
 {
 	if (!b)
 		return;
-	redisFree(b->c);
+	if (b->c)
+		bus_flush(b);
+	if (b->c)
+		redisFree(b->c);
 	free(b);
 }
 
@@ -184,16 +195,53 @@ char *bus_key(char *out, size_t outlen, const char *prefix, const char *id)
 static redisReply *bus_drop(struct bus *b)
 {
 	log_error("redis: %s", b->c->errstr);
+	if (b->deferred)
+		log_error("redis: the answers of %d commands sent ahead are lost",
+			  b->deferred);
+	b->deferred = 0;
 	b->down_logged = 1;
 	redisFree(b->c);
 	b->c = NULL;
 	return NULL;
 }
 
+static int bus_pipeline(struct bus *b, int n, const char *what);
+
+/*
+ * Connected, with no answers of commands sent ahead left unread, so that
+ * the next answer read is the next command's: 0, or -1.
+ */
+static int bus_ready(struct bus *b)
+{
+	if (!b->c)
+		return bus_connect(b);
+	if (b->deferred)
+		bus_flush(b);
+	return b->c ? 0 : -1;
+}
+
+int bus_flush(struct bus *b)
+{
+	int n = b->deferred;
+
+	if (!n)
+		return 0;
+	b->deferred = 0;
+	return bus_pipeline(b, n, "command sent ahead");
+}
+
+/* After appending n commands sent ahead; a long run is flushed rather
+ * than left to grow. */
+static int bus_sent_ahead(struct bus *b, int n)
+{
+	b->deferred += n;
+	return b->deferred >= BUS_AHEAD_MAX ? bus_flush(b) : 0;
+}
+
 /* Runs one command. Returns the reply (caller frees) or NULL. */
 static redisReply *bus_vcmd(struct bus *b, const char *fmt, va_list ap)
 {
-	if (!b->c && bus_connect(b) == -1)
+	if (bus_ready(b) == -1)
 		return NULL;
 	redisReply *r = redisvCommand(b->c, fmt, ap);
 	return r ? r : bus_drop(b);
@@ -274,7 +322,7 @@ static redisReply *bus_evalsha(struct bus *b, enum bus_script id, int argc,
 {
 	argv[1] = b->sha[id];
 	lens[1] = 40;
-	if (!b->c && bus_connect(b) == -1)
+	if (bus_ready(b) == -1)
 		return NULL;
 	redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
 	return r ? r : bus_drop(b);
@@ -323,32 +371,36 @@ static void bus_args(const char **argv, size_t *lens, int n, ...)
 }
 
 static redisReply *bus_eval_route(struct bus *b, const char *key,
-				  const char *msg, size_t len)
+				  const char *msg, size_t len, const char *idem)
 {
-	const char *argv[7];
-	size_t lens[7];
+	const char *argv[9];
+	size_t lens[9];
 
-	bus_args(argv, lens, 7, "1", key, msg, WIRE_KEY_OWNER_PREFIX,
-		 WIRE_CHAN_DAEMON_PREFIX);
-	lens[4] = len; /* msg may hold anything */
-	return bus_eval(b, BUS_ROUTE, 7, argv, lens);
+	bus_args(argv, lens, 9, "1", key, msg, WIRE_KEY_OWNER_PREFIX,
+		 WIRE_CHAN_DAEMON_PREFIX, idem ? idem : "",
+		 WIRE_KEY_IDEM_PREFIX);
+	lens[4] = len; /* msg and idem may hold anything */
+	if (idem)
+		lens[7] = strlen(idem);
+	return bus_eval(b, BUS_ROUTE, 9, argv, lens);
 }
 
-enum bus_route bus_route(struct bus *b, const char *th, const char *msg,
-			 size_t len)
+enum bus_route bus_route(struct bus *b, const char *th, const char *idem,
+			 const char *msg, size_t len)
 {
 	char key[128];
 	enum bus_route res;
 
 	bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, th);
-	redisReply *r = bus_eval_route(b, key, msg, len);
+	redisReply *r = bus_eval_route(b, key, msg, len, idem);
 	if (!r)
 		return BUS_ROUTE_ERROR;
 	if (r->type != REDIS_REPLY_INTEGER) {
 		bus_status(r, "route");
 		return BUS_ROUTE_ERROR;
 	}
-	res = r->integer == -2	 ? BUS_ROUTE_NO_TOKEN
+	res = r->integer == -3	 ? BUS_ROUTE_DUPLICATE
+	      : r->integer == -2 ? BUS_ROUTE_NO_TOKEN
 	      : r->integer == -1 ? BUS_ROUTE_NO_OWNER
 	      : r->integer == 0	 ? BUS_ROUTE_NO_DAEMON
 				 : BUS_ROUTE_SENT;
@@ -363,7 +415,7 @@ int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
 	int ret = -1;
 
 	bus_key(key, sizeof(key), WIRE_KEY_REPLY_PREFIX, rid);
-	if (!b->c && bus_connect(b) == -1)
+	if (bus_ready(b) == -1)
 		return -1;
 	/* The socket must outlive the BLPOP, or hiredis gives up first. */
 	redisSetTimeout(b->c, bus_tv(timeout_ms + b->timeout_ms));
@@ -388,17 +440,38 @@ int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
 	return ret;
 }
 
+/* Connected, for a command sent ahead; a pending flush is not forced. */
+static int bus_connected(struct bus *b)
+{
+	return b->c || bus_connect(b) == 0 ? 0 : -1;
+}
+
 int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len)
 {
 	char key[128];
+	int n = 0;
 
 	bus_key(key, sizeof(key), WIRE_KEY_REPLY_PREFIX, rid);
-	if (!b->c && bus_connect(b) == -1)
+	if (bus_connected(b) == -1)
 		return -1;
-	/* Pipelined: one round trip for the push and its expiry. */
-	redisAppendCommand(b->c, "LPUSH %s %b", key, msg, len);
-	redisAppendCommand(b->c, "EXPIRE %s %d", key, WIRE_REPLY_TTL_S);
-	return bus_pipeline(b, 2, "LPUSH/EXPIRE");
+	/* Sent ahead: the replies of a loop pass share one round trip. */
+	if (redisAppendCommand(b->c, "LPUSH %s %b", key, msg, len) == REDIS_OK &&
+	    ++n &&
+	    redisAppendCommand(b->c, "EXPIRE %s %d", key, WIRE_REPLY_TTL_S) ==
+		    REDIS_OK)
+		n++;
+	int r = bus_sent_ahead(b, n);
+	return n == 2 ? r : -1;
+}
+
+int bus_set_ahead(struct bus *b, const char *key, const char *val,
+		  long long ttl_ms)
+{
+	if (bus_connected(b) == -1 ||
+	    redisAppendCommand(b->c, "SET %s %s PX %lld", key, val, ttl_ms) !=
+		    REDIS_OK)
+		return -1;
+	return bus_sent_ahead(b, 1);
 }
 
 int bus_set(struct bus *b, const char *key, const char *val, size_t len,
@@ -470,7 +543,7 @@ int bus_del(struct bus *b, const char *key)
 
 int bus_subscribe(struct bus *b, const char *const *chans, size_t n)
 {
-	if (!b->c && bus_connect(b) == -1)
+	if (bus_ready(b) == -1)
 		return -1;
 	/* A subscriber waits for as long as it takes: no read timeout. */
 	redisSetTimeout(b->c, (struct timeval){0, 0});
@@ -758,7 +831,7 @@ long long bus_scan(struct bus *b, long long cursor, const char *match,
 int bus_push_capped(struct bus *b, const char *key, const char *val,
 		    size_t len, long cap)
 {
-	if (!b->c && bus_connect(b) == -1)
+	if (bus_ready(b) == -1)
 		return -1;
 	/* Pipelined: the push and the trim in one round trip. */
 	redisAppendCommand(b->c, "LPUSH %s %b", key, val, len);

@@ -29,16 +29,19 @@ long long bus_numsub(struct bus *b, const char *chan);
 enum bus_route {
 	BUS_ROUTE_SENT,      /* a daemon received it */
 	BUS_ROUTE_NO_TOKEN,  /* no session has this token hash */
+	BUS_ROUTE_DUPLICATE, /* a message with this client id was sent */
 	BUS_ROUTE_NO_OWNER,  /* the session has no owning daemon */
 	BUS_ROUTE_NO_DAEMON, /* the owner's channel has no subscriber */
 	BUS_ROUTE_ERROR      /* Redis failed */
 };
 /*
  * Looks up the session of token hash th and its owner, and publishes msg to
- * the owner's channel, in one round trip (a Lua script).
+ * the owner's channel, in one round trip (a Lua script). With a client
+ * message id idem (NULL: none), nothing is published when the session's
+ * idempotency key for it exists (see bus_set_ahead and wire.h).
  */
-enum bus_route bus_route(struct bus *b, const char *th, const char *msg,
-			 size_t len);
+enum bus_route bus_route(struct bus *b, const char *th, const char *idem,
+			 const char *msg, size_t len);
 
 /*
  * Waits up to timeout_ms for the reply to request rid. Returns 1 with a
@@ -46,8 +49,20 @@ enum bus_route bus_route(struct bus *b, const char *th, const char *msg,
  */
 int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
 		   size_t *len);
+/*
+ * Commands sent ahead: appended to the connection's output and sent with
+ * the next bus_flush() or the next other command, whichever comes first,
+ * so that many share one round trip. Their failures are logged when their
+ * answers are read. Both return 0, or -1 when the command was not queued.
+ */
 /* Pushes the reply of request rid; it expires if nobody takes it. */
 int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len);
+/* SET key val PX ttl_ms. */
+int bus_set_ahead(struct bus *b, const char *key, const char *val,
+		  long long ttl_ms);
+/* Sends what was sent ahead and reads its answers: 0, or -1 when one
+ * failed or the connection did. */
+int bus_flush(struct bus *b);
 
 /* ttl_ms 0 = no expiry. Returns 0 or -1. */
 int bus_set(struct bus *b, const char *key, const char *val, size_t len,

@@ -35,6 +35,9 @@ struct api_call {
 	/* Reworks the daemon's answer (any status) before it goes out. */
 	void (*answer)(const struct config *cfg, const struct api_request *req,
 		       struct api_response *resp);
+	/* The body's "id" names the request: one sent already is answered
+	 * here, without the daemon (bus_route). */
+	int idempotent;
 };
 
 #define API_IMAGES "/images/"
@@ -148,29 +151,29 @@ static void api_photo_answer(const struct config *cfg,
 
 static const struct api_call api_calls[] = {
 	{"/v1/login", "POST", API_LOGIN, api_login_fields, api_login_ok,
-	 api_login_answer},
-	{"/v1/logout", "POST", API_SESSION, api_no_fields, NULL, NULL},
+	 api_login_answer, 0},
+	{"/v1/logout", "POST", API_SESSION, api_no_fields, NULL, NULL, 0},
 	{"/v1/message", "POST", API_SESSION, api_message_fields, api_message_ok,
-	 NULL},
-	{"/v1/presence", "POST", API_SESSION, api_presence_fields, NULL, NULL},
-	{"/v1/roster", "POST", API_SESSION, api_no_fields, NULL, NULL},
-	{"/v1/key", "POST", API_SESSION, api_no_fields, NULL, NULL},
-	{"/v1/register", "POST", API_SESSION, api_register_fields, NULL, NULL},
+	 NULL, 1},
+	{"/v1/presence", "POST", API_SESSION, api_presence_fields, NULL, NULL, 0},
+	{"/v1/roster", "POST", API_SESSION, api_no_fields, NULL, NULL, 0},
+	{"/v1/key", "POST", API_SESSION, api_no_fields, NULL, NULL, 0},
+	{"/v1/register", "POST", API_SESSION, api_register_fields, NULL, NULL, 0},
 	{"/v1/notifications", "POST", API_SESSION, api_notifications_fields,
-	 NULL, NULL},
+	 NULL, NULL, 0},
 	{"/v1/messagequeue", "POST", API_SESSION, api_messagequeue_fields, NULL,
-	 NULL},
-	{"/v1/otr", "POST", API_SESSION, api_otr_fields, NULL, NULL},
+	 NULL, 0},
+	{"/v1/otr", "POST", API_SESSION, api_otr_fields, NULL, NULL, 0},
 	{"/v1/crashreport", "POST", API_SESSION, api_crashreport_fields, NULL,
-	 NULL},
-	{"/v1/rawiq", "POST", API_SESSION, api_rawiq_fields, NULL, NULL},
+	 NULL, 0},
+	{"/v1/rawiq", "POST", API_SESSION, api_rawiq_fields, NULL, NULL, 0},
 	{"/v1/photo", "POST", API_SESSION, api_photo_fields, NULL,
-	 api_photo_answer},
-	{"/v1/jingle", "POST", API_SESSION, api_no_fields, NULL, NULL},
+	 api_photo_answer, 0},
+	{"/v1/jingle", "POST", API_SESSION, api_no_fields, NULL, NULL, 0},
 	{"/v1/contact", "POST", API_SESSION, api_contact_fields, api_contact_ok,
-	 NULL},
-	{"/health", "GET", API_HEALTH, NULL, NULL, NULL},
-	{API_IMAGES, "GET", API_IMAGE, NULL, NULL, NULL},
+	 NULL, 0},
+	{"/health", "GET", API_HEALTH, NULL, NULL, NULL, 0},
+	{API_IMAGES, "GET", API_IMAGE, NULL, NULL, NULL, 0},
 };
 
 void api_response_clear(struct api_response *resp)
@@ -338,6 +341,9 @@ static int api_send(const struct api_call *call, struct bus *b,
 	char *msg = envelope_encode_request(env);
 	long long receivers = 0;
 	enum bus_route r;
+	const char *idem = call->idempotent
+				   ? json_string_value(json_object_get(env->body, "id"))
+				   : NULL;
 
 	if (!msg) {
 		api_error(resp, 503, "overloaded", NULL, "out of memory");
@@ -350,11 +356,17 @@ static int api_send(const struct api_call *call, struct bus *b,
 			    : receivers > 0 ? BUS_ROUTE_SENT
 					    : BUS_ROUTE_NO_DAEMON;
 	else
-		r = bus_route(b, env->th, msg, strlen(msg));
+		r = bus_route(b, env->th, idem, msg, strlen(msg));
 	free(msg);
 	switch (r) {
 	case BUS_ROUTE_SENT:
 		return 0;
+	case BUS_ROUTE_DUPLICATE:
+		/* The answer the first request got. */
+		api_response_clear(resp);
+		resp->status = 200;
+		resp->body = json_pack("{s:s}", "id", idem);
+		return -1;
 	case BUS_ROUTE_NO_TOKEN:
 		api_error(resp, 401, "unknown_token", NULL,
 			  "this token is unknown or was logged out");

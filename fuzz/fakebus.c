@@ -136,10 +136,10 @@ long long bus_numsub(struct bus *b, const char *chan)
 	return 0;
 }
 
-enum bus_route bus_route(struct bus *b, const char *th, const char *msg,
-			 size_t len)
+enum bus_route bus_route(struct bus *b, const char *th, const char *idem,
+			 const char *msg, size_t len)
 {
-	(void)b, (void)th, (void)msg, (void)len;
+	(void)b, (void)th, (void)idem, (void)msg, (void)len;
 	return BUS_ROUTE_NO_DAEMON;
 }
 
@@ -153,6 +153,19 @@ int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
 int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len)
 {
 	(void)b, (void)rid, (void)msg, (void)len;
+	return 0;
+}
+
+int bus_set_ahead(struct bus *b, const char *key, const char *val,
+		  long long ttl_ms)
+{
+	(void)ttl_ms;
+	return fakebus_put(b, key, val, strlen(val));
+}
+
+int bus_flush(struct bus *b)
+{
+	(void)b;
 	return 0;
 }
 

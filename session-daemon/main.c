@@ -104,6 +104,8 @@ static void daemon_pass(struct mailbox *mb, struct client_ctx *cx,
 	for (struct mailbox_item *it = items; it; it = it->next)
 		session_table_handle(t, it->msg, it->len);
 	mailbox_item_free(items);
+	/* The batch's replies go out together, before any wait. */
+	session_table_flush(t);
 	if (mailbox_wait_begin(mb)) {
 		client_ctx_run_once(cx, wait_ms);
 		mailbox_wait_end(mb);
@@ -111,6 +113,7 @@ static void daemon_pass(struct mailbox *mb, struct client_ctx *cx,
 		client_ctx_run_once(cx, 0);
 	}
 	session_table_tick(t);
+	session_table_flush(t);
 }
 
 static void daemon_shutdown(struct mailbox *mb, struct client_ctx *cx,

@@ -20,6 +20,7 @@
 #include "sasl.h"
 #include "roster.h"
 #include "seal.h"
+#include "tokenmap.h"
 #include "wire.h"
 
 /* Each login that reuses a session adds a token; the oldest goes first. */
@@ -32,6 +33,10 @@
 #define SESSION_IQ_WAIT_MS 30000
 /* Avatar hashes known to be cached, so each is fetched once. */
 #define SESSION_AVATARS_KNOWN 1024
+/* Messages sent lately, by client id: the handlers' route script refuses
+ * ids whose idempotency key exists, and this catches the retries that
+ * passed it before that key was written. Far more than a pass holds. */
+#define SESSION_SENT_IDS 1024
 #define SESSION_BACKOFF_MIN_MS 1000
 #define SESSION_BACKOFF_MAX_MS 60000
 #define SESSION_LEASE_MS 30000
@@ -129,6 +134,7 @@ struct session_table {
 	struct inbox_env env;
 	const char *daemon_id;
 	struct session *head;
+	struct tokenmap *tokens; /* token hash -> session */
 	size_t count;
 	uint8_t cred_key[SEAL_KEY_BYTES];
 	uint8_t master[SEAL_KEY_BYTES];
@@ -138,6 +144,9 @@ struct session_table {
 	size_t nbad;
 	char avatars[SESSION_AVATARS_KNOWN][AVATAR_HASH_HEX + 1];
 	size_t avatar_next;
+	uint64_t sent_ids[SESSION_SENT_IDS]; /* digests of session and id */
+	size_t sent_next;
+	uint8_t sent_key[SEAL_KEY_BYTES];
 	size_t negotiating; /* sessions whose stream is being set up */
 };
 
@@ -188,21 +197,39 @@ static void session_fail(struct session_req *r, int status, const char *code,
 
 /* ---- tokens and ownership in Redis ---- */
 
+/* Adds token hash th to s, in the table's map too. 0, or -1 (no memory). */
+static int session_add_th(struct session *s, const char *th)
+{
+	if (s->ntokens == SESSION_TOKENS || tokenmap_put(s->t->tokens, th, s) == -1)
+		return -1;
+	memcpy(s->th[s->ntokens++], th, WIRE_TOKEN_HASH_HEX + 1);
+	return 0;
+}
+
+static void session_drop_th(struct session *s, size_t i)
+{
+	tokenmap_del(s->t->tokens, s->th[i], s);
+	memmove(s->th[i], s->th[i + 1], sizeof(s->th[0]) * (s->ntokens - i - 1));
+	s->ntokens--;
+}
+
 static int session_store_token(struct session *s, const char *token)
 {
 	char key[128], th[WIRE_TOKEN_HASH_HEX + 1];
 
 	seal_token_hash(token, strlen(token), th);
-	if (bus_set(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, th),
-		    s->sid, strlen(s->sid), 0) == -1)
-		return -1;
 	if (s->ntokens == SESSION_TOKENS) {
 		bus_del(s->t->bus, bus_key(key, sizeof(key),
 					   WIRE_KEY_TOKEN_PREFIX, s->th[0]));
-		memmove(s->th[0], s->th[1], sizeof(s->th[0]) * (SESSION_TOKENS - 1));
-		s->ntokens--;
+		session_drop_th(s, 0);
 	}
-	memcpy(s->th[s->ntokens++], th, sizeof(th));
+	if (session_add_th(s, th) == -1)
+		return -1;
+	if (bus_set(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, th),
+		    s->sid, strlen(s->sid), 0) == -1) {
+		session_drop_th(s, s->ntokens - 1);
+		return -1;
+	}
 	return 0;
 }
 
@@ -235,10 +262,11 @@ static void session_unstore(struct session *s)
 {
 	char key[160];
 
-	for (size_t i = 0; i < s->ntokens; i++)
-		bus_del(s->t->bus,
-			bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX, s->th[i]));
-	s->ntokens = 0;
+	while (s->ntokens) {
+		bus_del(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_TOKEN_PREFIX,
+					   s->th[s->ntokens - 1]));
+		session_drop_th(s, s->ntokens - 1);
+	}
 	bus_del(s->t->bus, bus_key(key, sizeof(key), WIRE_KEY_OWNER_PREFIX, s->sid));
 	bus_del_if(s->t->bus, session_cred_key(s->cred, key, sizeof(key)), s->sid);
 }
@@ -246,11 +274,9 @@ static void session_unstore(struct session *s)
 static struct session *session_by_token(struct session_table *t,
 					const char *th)
 {
-	for (struct session *s = t->head; s; s = s->next)
-		for (size_t i = 0; i < s->ntokens; i++)
-			if (s->state != SESSION_DEAD && strcmp(s->th[i], th) == 0)
-				return s;
-	return NULL;
+	struct session *s = tokenmap_get(t->tokens, th);
+
+	return s && s->state != SESSION_DEAD ? s : NULL;
 }
 
 /* The full JID to show: the bound one, or the account before binding. */
@@ -380,6 +406,8 @@ static void session_negotiated(struct session *s)
 
 static void session_free(struct session *s)
 {
+	while (s->ntokens)
+		session_drop_th(s, s->ntokens - 1);
 	session_negotiated(s);
 	free(s->iqwaits);
 	free(s->bound);
@@ -1120,17 +1148,43 @@ static int session_offline(struct session_req *r, const struct session *s)
 	return 1;
 }
 
-/* Sends once per client id: a retried request gets the same answer. */
-static int session_first_time(struct session_req *r, struct session *s,
-			      const char *id)
+static uint64_t session_sent_digest(const struct session *s, const char *id)
 {
+	uint8_t d[32];
+	uint64_t v;
+
+	seal_digest2(d, s->t->sent_key, s->sid, id);
+	memcpy(&v, d, sizeof(v));
+	return v;
+}
+
+/* A retry of a message this daemon sent lately. */
+static int session_sent_before(const struct session *s, const char *id)
+{
+	uint64_t v = session_sent_digest(s, id);
+
+	for (size_t i = 0; i < SESSION_SENT_IDS; i++)
+		if (s->t->sent_ids[i] == v)
+			return 1;
+	return 0;
+}
+
+/*
+ * Remembers a sent message's client id, here and in Redis for a day, so
+ * that a retry gets the first answer and is not sent again. Written after
+ * the send: a daemon killed in between lets a retry send it twice rather
+ * than never (receivers deduplicate by id).
+ */
+static void session_note_sent(struct session *s, const char *id)
+{
+	struct session_table *t = s->t;
 	char key[WIRE_ID_HEX + 256];
 
+	t->sent_ids[t->sent_next] = session_sent_digest(s, id);
+	t->sent_next = (t->sent_next + 1) % SESSION_SENT_IDS;
 	snprintf(key, sizeof(key), "%s%s:%s", WIRE_KEY_IDEM_PREFIX, s->sid, id);
-	int got = bus_set_nx(r->t->bus, key, "1", WIRE_IDEM_TTL_S * 1000LL);
-	if (got == -1)
-		session_fail(r, 503, "redis_unavailable", "try again");
-	return got;
+	if (bus_set_ahead(t->bus, key, "1", WIRE_IDEM_TTL_S * 1000LL) == -1)
+		log_error("session %s: message id not remembered", s->sid);
 }
 
 static void session_call_message(struct session_req *r, struct session *s)
@@ -1145,25 +1199,20 @@ static void session_call_message(struct session_req *r, struct session *s)
 	}
 	if (session_offline(r, s))
 		return;
-	if (!id) {
-		seal_random_id(gen);
-		id = gen;
-	} else {
-		int first = session_first_time(r, s, id);
-		if (first == -1)
-			return;
-		if (first == 0) {
-			session_reply(r, 200, json_pack("{s:s}", "id", id));
-			return;
-		}
+	if (id && session_sent_before(s, id)) {
+		session_reply(r, 200, json_pack("{s:s}", "id", id));
+		return;
 	}
+	const char *mid = id ? id : (seal_random_id(gen), gen);
 	char bare[JID_MAX + 1];
 	int otr = jid_bare(to, bare, sizeof(bare)) == 0 && inbox_otr(s->inbox, bare);
-	if (client_send_message(s->client, to, id, body, state, otr) == -1) {
+	if (client_send_message(s->client, to, mid, body, state, otr) == -1) {
 		session_fail(r, 502, "xmpp_error", "the message was not sent");
 		return;
 	}
-	session_reply(r, 200, json_pack("{s:s}", "id", id));
+	if (id)
+		session_note_sent(s, id);
+	session_reply(r, 200, json_pack("{s:s}", "id", mid));
 }
 
 static void session_call_presence(struct session_req *r, struct session *s)
@@ -1663,9 +1712,8 @@ static int session_restore_fields(struct session *s, json_t *o)
 	json_array_foreach(tokens, i, th)
 	{
 		const char *h = json_string_value(th);
-		if (h && strlen(h) == WIRE_TOKEN_HASH_HEX &&
-		    s->ntokens < SESSION_TOKENS)
-			memcpy(s->th[s->ntokens++], h, WIRE_TOKEN_HASH_HEX + 1);
+		if (h && strlen(h) == WIRE_TOKEN_HASH_HEX)
+			session_add_th(s, h); /* a full or failed map: skipped */
 	}
 	return s->ntokens ? 0 : -1;
 }
@@ -1798,6 +1846,10 @@ struct session_table *session_table_new(const struct config *cfg,
 	t->bus = bus;
 	t->env = (struct inbox_env){.cfg = cfg, .bus = bus, .push = push};
 	t->daemon_id = daemon_id;
+	if (!(t->tokens = tokenmap_new())) {
+		session_table_free(t);
+		return NULL;
+	}
 	if (!cfg->daemon_key_file[0]) {
 		log_error("daemon.key_file is not set: create the master key "
 			  "with talkproxy-keygen master FILE");
@@ -1812,6 +1864,7 @@ struct session_table *session_table_new(const struct config *cfg,
 	/* Every daemon sharing the master key computes the same credential
 	 * digests, so one can tell a login belongs to another's session. */
 	seal_digest2(t->cred_key, t->master, "talkproxy credential digest", "");
+	seal_random(t->sent_key, sizeof(t->sent_key));
 	return t;
 }
 
@@ -1832,6 +1885,11 @@ size_t session_table_close_all(struct session_table *t)
 	return open;
 }
 
+int session_table_flush(struct session_table *t)
+{
+	return bus_flush(t->bus);
+}
+
 void session_table_free(struct session_table *t)
 {
 	if (!t)
@@ -1841,7 +1899,9 @@ void session_table_free(struct session_table *t)
 		t->head = s->next;
 		session_free(s);
 	}
+	tokenmap_free(t->tokens);
 	seal_wipe(t->cred_key, sizeof(t->cred_key));
+	seal_wipe(t->sent_key, sizeof(t->sent_key));
 	seal_wipe(t->master, sizeof(t->master));
 	free(t);
 }

@@ -32,6 +32,9 @@ void session_table_handle(struct session_table *t, const char *msg,
 /* Timers: login deadlines, reconnects, idle presence, the owner lease,
  * and freeing ended sessions. Call after every pass of the event loop. */
 void session_table_tick(struct session_table *t);
+/* Sends the replies and writes queued by the calls above (bus_flush):
+ * call before the loop next waits. 0, or -1 when one failed (logged). */
+int session_table_flush(struct session_table *t);
 /* Starts closing every stream (shutdown). Returns how many are still open. */
 size_t session_table_close_all(struct session_table *t);
 size_t session_table_count(const struct session_table *t);

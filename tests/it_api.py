@@ -737,6 +737,24 @@ def test_message(st, token, jid, bob):
     copies = [m for m in bob.messages() if m["body"] == body]
     tap.is_(len(copies), 1, "bob receives a message sent twice with one id exactly once")
 
+    # A retry can pass the handlers' check before the first request's id
+    # is written to Redis (both in flight at once); the daemon remembers
+    # the ids it sent lately. Without the key the retry reaches it.
+    body2 = "Sent twice, the second time past the handlers " + uuid.uuid4().hex
+    status, _, answer = st.call("message", {"to": BOB, "body": body2, "id": "m-2"}, token=token)
+    keys = st.redis("KEYS", "tp:idem:*:m-2")
+    tap.is_((status, answer, len(keys)), (200, {"id": "m-2"}, 1),
+            "a sent message's id is kept in Redis under tp:idem:")
+    for k in keys:
+        st.redis("DEL", k)
+    status, _, answer = st.call("message", {"to": BOB, "body": body2, "id": "m-2"}, token=token)
+    tap.is_((status, answer), (200, {"id": "m-2"}),
+            "the retry that reached the daemon answers 200 with that id")
+    bob.wait_message(lambda m: m["body"] == body2, 10)
+    time.sleep(1.5)
+    copies = [m for m in bob.messages() if m["body"] == body2]
+    tap.is_(len(copies), 1, "bob receives it once: the daemon did not send it again")
+
     status, _, answer = st.call("message", {"to": BOB, "state": "composing"}, token=token)
     tap.ok(status == 200 and isinstance(answer, dict) and isinstance(answer.get("id"), str),
            "a chat state without a body answers 200 with an id", "%s %r" % (status, answer))

@@ -308,6 +308,11 @@ class Receiver:
         r, _, _ = select.select([self.popen.stdout], [], [], timeout)
         return self.popen.stdout.readline().decode().strip() if r else ""
 
+    def count_prefix(self, prefix):
+        """How many messages whose tag starts with prefix arrived."""
+        self.count("")
+        return sum(n for t, n in self._counts.items() if t.startswith(prefix))
+
     def count(self, tag):
         """How many messages with ids "<tag>-<n>" arrived (read incrementally)."""
         if not hasattr(self, "_counts"):
@@ -369,15 +374,16 @@ def wrk_result(p, seconds):
             "bad": int(non2xx) + int(errors), "n": int(n)}
 
 
-def drain_wait(contact, tag, r, secs, limit=30.0):
-    """After a talkproxy run: waits (bounded) until the contact has every
-    message the API answered 200 for, so no backlog spills into the next
-    run; records how long that took and the rate of actual delivery."""
+def drain_wait(count, r, secs, limit=30.0):
+    """After a talkproxy or (c) run: waits (bounded) until the contact has
+    every message answered 200 (count() says how many of the run's
+    arrived), so no backlog spills into the next run; records how long
+    that took and the rate of actual delivery."""
     want = r["n"] - r["bad"]
     t0 = time.monotonic()
     last, still = -1, t0
     for _ in range(int(limit / 0.05) + 2):
-        got = contact.count(tag)
+        got = count()
         now = time.monotonic()
         if got >= want or now - t0 > limit:
             break
@@ -393,24 +399,6 @@ def drain_wait(contact, tag, r, secs, limit=30.0):
 
 VARIANTS = [("a", "/bench-a/message"), ("b", "/bench-b/message"), ("c", "/bench-c/message"),
             ("tp", "/v1/message")]
-
-
-def quiet_wait(contact, limit=30.0):
-    """After a (c) run: waits (bounded) until the contact has received
-    nothing for half a second, so Prosody's backlog does not spill over."""
-    last, still = -1, time.monotonic()
-    deadline = still + limit
-    for _ in range(int(limit / 0.05) + 2):
-        try:
-            size = os.path.getsize(contact.out)
-        except OSError:
-            size = 0
-        now = time.monotonic()
-        if size != last:
-            last, still = size, now
-        elif now - still > 0.5 or now > deadline:
-            break
-        time.sleep(0.05)
 
 
 def figure1(st, progs, args, out):
@@ -443,6 +431,7 @@ def figure1(st, progs, args, out):
                 g = dict(groups, handlers=handlers[name],
                          responder=[xresponder.pid] if name == "c" else [responder.pid])
                 tag = "bench-r%d%s%d" % (rnd, name, conns)
+                xc_before = sink.count_prefix("bench-xc")
                 p = wrk(st.url, conns, secs, token, tag, path)
                 g["wrk"] = [p.pid]
                 meter = CpuMeter(g)
@@ -451,9 +440,9 @@ def figure1(st, progs, args, out):
                 use = meter.stop()
                 r = wrk_result(p, secs)
                 if name == "tp":
-                    drain_wait(sink, tag, r, secs)
+                    drain_wait(lambda: sink.count(tag), r, secs)
                 elif name == "c":
-                    quiet_wait(sink)
+                    drain_wait(lambda: sink.count_prefix("bench-xc") - xc_before, r, secs)
                 results[conns][name].append(r)
                 if conns == args.conns:
                     cpu[name].append(use)
@@ -461,7 +450,7 @@ def figure1(st, progs, args, out):
                     rnd + 1, conns, name, r["rps"], r["p50"], r["p99"],
                     "  (%d bad)" % r["bad"] if r["bad"] else "",
                     "  delivered %d/s, %.1f s after the run" % (r["deliv_rps"], r["drain"])
-                    if name == "tp" else ""))
+                    if name in ("tp", "c") else ""))
     sink.stop()
     st.procs.pop("bench-responder").stop()
     st.procs.pop("bench-xmpp-responder").stop()
@@ -497,12 +486,13 @@ def figure1(st, progs, args, out):
     out.append("- p50 talkproxy - (b): **%+.2f ms** at %d conns, **%+.3f ms** at 1 conn "
                "(target <= 0.3 ms; rounds at %d: %s)" % (
                    med(dp50), c, med(dp50_1), c, " ".join("%+.2f" % x for x in dp50)))
-    T = R["tp"]
-    out.append("- Messages the contact actually received: %.0f/s (talkproxy answered %.0f/s; "
-               "the last arrived %.1f s after the run ended; %d of %d arrived)" % (
-                   med([r["deliv_rps"] for r in T]), med([r["rps"] for r in T]),
-                   med([r["drain"] for r in T]), sum(r["delivered"] for r in T),
-                   sum(r["n"] - r["bad"] for r in T)))
+    for name in ("tp", "c"):
+        T = R[name]
+        out.append("- Messages the contact actually received, %s: %.0f/s (answered %.0f/s; "
+                   "the last arrived %.1f s after the run ended; %d of %d arrived)" % (
+                       label[name], med([r["deliv_rps"] for r in T]),
+                       med([r["rps"] for r in T]), med([r["drain"] for r in T]),
+                       sum(r["delivered"] for r in T), sum(r["n"] - r["bad"] for r in T)))
     out.append("- CPU, %% of one core during the %d-conn runs (median of rounds; 200 %% = "
                "the whole machine):\n" % c)
     names = list(groups)
