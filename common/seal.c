@@ -212,14 +212,16 @@ void seal_sign_public(uint8_t pk[SEAL_SIGN_PUBLIC_BYTES],
 	sodium_memzero(sk, sizeof(sk));
 }
 
-void seal_sign(uint8_t sig[SEAL_SIGN_BYTES], const void *msg, size_t len,
-	       const uint8_t seed[SEAL_KEY_BYTES])
+void seal_sign_secret(uint8_t sk[SEAL_SIGN_SECRET_BYTES],
+		      const uint8_t seed[SEAL_KEY_BYTES])
 {
-	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
 
-	/* Deriving the key pair per call costs one scalar multiplication,
-	 * small beside a push's HTTPS request, and keeps sk off the heap. */
 	crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+void seal_sign(uint8_t sig[SEAL_SIGN_BYTES], const void *msg, size_t len,
+	       const uint8_t sk[SEAL_SIGN_SECRET_BYTES])
+{
 	crypto_sign_detached(sig, NULL, msg, len, sk);
-	sodium_memzero(sk, sizeof(sk));
 }

@@ -67,11 +67,16 @@ int seal_keyfile_load(const char *path, const char *what,
 
 /* Ed25519 signatures from a 32-byte seed (a key file's secret). */
 #define SEAL_SIGN_PUBLIC_BYTES 32
+#define SEAL_SIGN_SECRET_BYTES 64
 #define SEAL_SIGN_BYTES 64
 void seal_sign_public(uint8_t pk[SEAL_SIGN_PUBLIC_BYTES],
 		      const uint8_t seed[SEAL_KEY_BYTES]);
+/* Expands seed once into the secret key seal_sign() takes: deriving it
+ * per signature doubled a webhook push's signing cost. */
+void seal_sign_secret(uint8_t sk[SEAL_SIGN_SECRET_BYTES],
+		      const uint8_t seed[SEAL_KEY_BYTES]);
 void seal_sign(uint8_t sig[SEAL_SIGN_BYTES], const void *msg, size_t len,
-	       const uint8_t seed[SEAL_KEY_BYTES]);
+	       const uint8_t sk[SEAL_SIGN_SECRET_BYTES]);
 
 enum seal_b64 { SEAL_B64, SEAL_B64URL /* unpadded */ };
 /* base64 of len bytes as a malloc'd string (caller frees), or NULL. */

@@ -156,7 +156,7 @@ struct push_task {
 struct push {
 	struct config cfg; /* a copy: the thread never reads the caller's */
 	struct webpush_vapid *vapid;
-	uint8_t webhook_seed[SEAL_KEY_BYTES];
+	uint8_t webhook_sk[SEAL_SIGN_SECRET_BYTES];
 	int have_webhook, curl_ready;
 	CURLM *multi;
 	pthread_t thread;
@@ -390,7 +390,7 @@ static const char *push_hdr_webhook(struct push *p, struct push_req *r,
 	memcpy(msg, ts, (size_t)n);
 	msg[n] = '.';
 	memcpy(msg + n + 1, r->body, r->body_len);
-	seal_sign(sig, msg, (size_t)n + 1 + r->body_len, p->webhook_seed);
+	seal_sign(sig, msg, (size_t)n + 1 + r->body_len, p->webhook_sk);
 	free(msg);
 	b64 = seal_base64(sig, sizeof(sig), SEAL_B64URL);
 	if (!b64)
@@ -1188,7 +1188,7 @@ const char *push_vapid_public(const struct push *p)
 static int push_load_keys(struct push *p)
 {
 	const char *subject = p->cfg.push_vapid_subject;
-	uint8_t pk[SEAL_SIGN_PUBLIC_BYTES];
+	uint8_t pk[SEAL_SIGN_PUBLIC_BYTES], seed[SEAL_KEY_BYTES];
 	char *pk64;
 
 	if (p->cfg.push_vapid_key[0]) {
@@ -1204,12 +1204,13 @@ static int push_load_keys(struct push *p)
 	}
 	if (p->cfg.push_webhook_key[0]) {
 		if (seal_keyfile_load(p->cfg.push_webhook_key,
-				      "webhook signing key",
-				      p->webhook_seed) == -1)
+				      "webhook signing key", seed) == -1)
 			return -1;
 		p->have_webhook = 1;
+		seal_sign_secret(p->webhook_sk, seed);
 		/* App servers verify with this; it is public. */
-		seal_sign_public(pk, p->webhook_seed);
+		seal_sign_public(pk, seed);
+		seal_wipe(seed, sizeof(seed));
 		if ((pk64 = seal_base64(pk, sizeof(pk), SEAL_B64URL)))
 			log_info("webhook pushes signed by ed25519 key %s",
 				 pk64);
@@ -1275,7 +1276,7 @@ static void push_free(struct push *p)
 	if (p->curl_ready)
 		curl_global_cleanup();
 	webpush_vapid_free(p->vapid);
-	seal_wipe(p->webhook_seed, sizeof(p->webhook_seed));
+	seal_wipe(p->webhook_sk, sizeof(p->webhook_sk));
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

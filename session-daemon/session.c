@@ -714,8 +714,9 @@ static void session_on_message(void *ud, const struct client_message *m)
 
 	if (jid_bare(m->from, bare, sizeof(bare)) == -1)
 		return;
-	/* Bodies never reach the log; ids let an admin follow a message. */
-	log_info("session %s: message from %s id=%s type=%s%s%s%s", s->sid,
+	/* Bodies never reach the log; ids let an admin follow a message.
+	 * Debug: at info, a line per message cost more than its sealing. */
+	log_debug("session %s: message from %s id=%s type=%s%s%s%s", s->sid,
 		 bare, m->id ? m->id : "-", m->type,
 		 m->body ? " with body" : "", m->state ? " state=" : "",
 		 m->state ? m->state : "");
