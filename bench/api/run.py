@@ -43,6 +43,7 @@ through a copy of the snippet with its max-procs replaced).
 
 import argparse
 import atexit
+import contextlib
 import base64
 import json
 import os
@@ -152,6 +153,26 @@ def bench_programs(tmp):
             raise SystemExit("building %s failed:\n%s" % (name, r.stderr))
         found[name] = out
     return found
+
+
+def login_alice(st):
+    """alice's token. With several daemons a full one may win her login's
+    claim (503 daemon_full) and leave it to the next try, as phones retry."""
+    for _ in range(20):
+        status, _, answer = st.call("login", {"jid": ALICE, "password": USERS["alice"]})
+        if status == 200:
+            st.sessions[answer["token"]] = answer
+            return answer["token"]
+        if status != 503 or answer.get("error", {}).get("code") != "daemon_full":
+            break
+        time.sleep(0.2)
+    raise SystemExit("login alice answered %s %r" % (status, answer))
+
+
+def daemon_pids(st):
+    """The daemons whose CPU counts as talkproxyd's: the stack's one, or
+    all of them at scale (--sessions); idle ones add little."""
+    return getattr(st, "bench_daemon_pids", None) or [st.daemon_pid()]
 
 
 def cpu_ticks(pid):
@@ -406,7 +427,7 @@ def figure1(st, progs, args, out):
     responder = start_responder(st, progs)
     xresponder = start_responder(st, progs, xmpp=True)
     web = start_lighttpd(st, progs, procs)
-    token = st.login("alice")
+    token = login_alice(st)
     sink = Receiver(st, "bob", "sink")
     handlers = {"tp": [], "a": [], "b": [], "c": []}
     for pid in children(web.pid):
@@ -414,7 +435,7 @@ def figure1(st, progs, args, out):
         handlers["tp" if "talkproxy-fcgi" in c else "c" if "bench:xreq" in c
                  else "b" if " -p " in c else "a"].append(pid)
     groups = {"lighttpd": [web.pid], "handlers": None, "redis": [st.procs["redis"].pid],
-              "talkproxyd": [st.daemon_pid()], "prosody": [st.procs["prosody"].pid],
+              "talkproxyd": daemon_pids(st), "prosody": [st.procs["prosody"].pid],
               "responder": [responder.pid], "wrk": None, "contact": [sink.pid]}
     # Warm up every pool (handlers connect, scripts load) and check answers.
     for name, path in VARIANTS:
@@ -653,7 +674,8 @@ def figure2(st, token, args, out):
     # The sender sends no presence: messages to bob's bare JID never come here.
     sender = rawxmpp.RawClient(st.ports["prosody"], st.cafile, BOB, USERS["bob"], "sender")
     sender.connect()
-    groups = {"talkproxyd": [st.daemon_pid()], "tp-loop": [-st.daemon_pid()], "prosody": [st.procs["prosody"].pid],
+    groups = {"talkproxyd": daemon_pids(st), "tp-loop": [-p for p in daemon_pids(st)],
+              "prosody": [st.procs["prosody"].pid],
               "redis": [st.procs["redis"].pid], "pushsink": [sink.pid], "receiver": [recv.pid],
               "driver": [os.getpid()]}
 
@@ -740,6 +762,27 @@ def figure2(st, token, args, out):
     out.append("")
 
 
+@contextlib.contextmanager
+def bench_stack(args, out):
+    """The stack the figures run on: the harness's, or with --sessions that
+    many bench sessions logged in first over several daemons (figure 7's
+    carry_sessions in bench/sessions), alice's session among them."""
+    if not args.sessions:
+        with Stack(web=False, push=True, **{"log.level": "info"}) as st:
+            yield st
+        return
+    sys.path.insert(0, os.path.join(REPO, "bench", "sessions"))
+    import figures
+    with figures.carry_sessions(args.sessions, args.per_daemon, push=True) as c:
+        c.st.bench_daemon_pids = [p for _, p, _ in c.daemons]
+        out.append("At scale: %d other sessions online (of %d) over %d daemons of at most "
+                   "%d, logged in in %.1f s before the figures; talkproxyd's CPU is all "
+                   "daemons'.\n" % (c.online, args.sessions, len(c.daemons), args.per_daemon,
+                                     c.login_s))
+        log("%d sessions online in %.1f s" % (c.online, c.login_s))
+        yield c.st
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -753,6 +796,10 @@ def main():
     ap.add_argument("--ladder", default="500,1000,2000,3000,4000,6000")
     ap.add_argument("--fig", action="append", type=int, choices=(1, 2))
     ap.add_argument("--keep", action="store_true", help="keep the stack's files")
+    ap.add_argument("--sessions", type=int, default=0,
+                    help="first log in this many other sessions over daemons of "
+                         "--per-daemon each (figure 7's setting: 5000)")
+    ap.add_argument("--per-daemon", type=int, default=900)
     args = ap.parse_args()
     args.ladder = [int(x) for x in args.ladder.split(",")]
     figs = args.fig or [1, 2]
@@ -766,14 +813,14 @@ def main():
     try:
         progs = bench_programs(tmp)
         t0 = time.monotonic()
-        with Stack(web=False, push=True, **{"log.level": "info"}) as st:
+        with bench_stack(args, out) as st:
             progs = dict(progs)
             if 1 in figs:
                 token = figure1(st, progs, args, out)
                 log("figure 1 took %.0f s" % (time.monotonic() - t0))
             else:
                 start_lighttpd(st, progs, args.procs or snippet_procs())
-                token = st.login("alice")
+                token = login_alice(st)
             t1 = time.monotonic()
             if 2 in figs:
                 figure2(st, token, args, out)
