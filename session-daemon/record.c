@@ -145,15 +145,31 @@ static void record_consider(void *ud, const char *key)
 	}
 }
 
+long record_adopt_step(struct bus *b, const char *self, long long *cursor,
+		       void (*fn)(void *ud, const char *sid), void *ud)
+{
+	struct record_scan sc = {.b = b, .self = self, .fn = fn, .ud = ud};
+	long long next = bus_scan(b, *cursor, WIRE_KEY_SESSION_PREFIX "*",
+				  record_consider, &sc);
+
+	if (next == -1 || sc.failed) {
+		*cursor = 0; /* start over next time */
+		return -1;
+	}
+	*cursor = next;
+	return sc.adopted;
+}
+
 long record_adopt_orphans(struct bus *b, const char *self,
 			  void (*fn)(void *ud, const char *sid), void *ud)
 {
-	struct record_scan sc = {.b = b, .self = self, .fn = fn, .ud = ud};
 	long long cursor = 0;
+	long adopted = 0, n;
 
 	do {
-		cursor = bus_scan(b, cursor, WIRE_KEY_SESSION_PREFIX "*",
-				  record_consider, &sc);
-	} while (cursor > 0 && !sc.failed);
-	return cursor == -1 || sc.failed ? -1 : sc.adopted;
+		if ((n = record_adopt_step(b, self, &cursor, fn, ud)) == -1)
+			return -1;
+		adopted += n;
+	} while (cursor > 0);
+	return adopted;
 }

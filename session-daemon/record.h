@@ -41,5 +41,12 @@ int record_owner_alive(struct bus *b, const char *owner);
  */
 long record_adopt_orphans(struct bus *b, const char *self,
 			  void (*fn)(void *ud, const char *sid), void *ud);
+/*
+ * The same, one SCAN step at a time: from *cursor (0 starts a pass over
+ * every record), which is 0 again when the pass ended. A pass over
+ * thousands of records in one go held the loop for a few hundred ms.
+ */
+long record_adopt_step(struct bus *b, const char *self, long long *cursor,
+		       void (*fn)(void *ud, const char *sid), void *ud);
 
 #endif

@@ -43,6 +43,7 @@
 #define SESSION_CLAIM_MS 60000
 /* How often to look for sessions whose daemon is gone. */
 #define SESSION_ADOPT_MS 15000
+#define SESSION_ADOPT_STEP_MS 100
 /*
  * libstrophe 0.12 reports a refused connection and a refused login alike
  * (a close with no error code before the stream is up), so a stream that
@@ -144,6 +145,9 @@ struct session_table {
 	uint8_t master[SEAL_KEY_BYTES];
 	int64_t lease_renew_ms;
 	int64_t adopt_ms;
+	int64_t adopt_step_ms;
+	long long adopt_cursor; /* 0: no pass under way */
+	int adopted_once;       /* the first, whole pass is done */
 	char bad[SESSION_BAD_RECORDS][WIRE_ID_HEX + 1];
 	size_t nbad;
 	char avatars[SESSION_AVATARS_KNOWN][AVATAR_HASH_HEX + 1];
@@ -1776,12 +1780,31 @@ static void session_adopt(void *ud, const char *sid)
 	json_decref(o);
 }
 
+/*
+ * Every SESSION_ADOPT_MS a pass over all records, one SCAN step every
+ * SESSION_ADOPT_STEP_MS so that no pass holds the loop (thousands of
+ * records took a few hundred ms at once). The first pass after start
+ * runs whole: restoring sessions comes before anything else.
+ */
 static void session_adopt_orphans(struct session_table *t, int64_t now)
 {
-	if (now < t->adopt_ms)
+	long n = 0;
+
+	if (!t->adopt_cursor) {
+		if (now < t->adopt_ms)
+			return;
+		t->adopt_ms = now + SESSION_ADOPT_MS;
+	} else if (now < t->adopt_step_ms) {
 		return;
-	t->adopt_ms = now + SESSION_ADOPT_MS;
-	long n = record_adopt_orphans(t->bus, t->daemon_id, session_adopt, t);
+	}
+	t->adopt_step_ms = now + SESSION_ADOPT_STEP_MS;
+	if (!t->adopted_once) {
+		n = record_adopt_orphans(t->bus, t->daemon_id, session_adopt, t);
+		t->adopted_once = n != -1;
+	} else {
+		n = record_adopt_step(t->bus, t->daemon_id, &t->adopt_cursor,
+				      session_adopt, t);
+	}
 	if (n > 0)
 		log_info("adopted %ld sessions whose daemon is gone", n);
 }
