@@ -66,8 +66,7 @@ struct client {
 	char *bound;        /* raw mode: the JID the server bound */
 	int need_session;   /* raw mode: the server wants RFC 3921 sessions */
 	size_t nquery_handlers;
-	struct client *next, *prev;
-	struct client *shard_next, *shard_prev;
+	struct client *shard_next, *shard_prev; /* its shard's clients */
 };
 
 /*
@@ -103,7 +102,6 @@ struct client_ctx {
 	int64_t full_due_ms;
 	xmpp_log_t log;
 	const struct config *cfg;
-	struct client *clients;
 };
 
 /* libstrophe's callbacks that carry no userdata find their client here;
@@ -185,8 +183,9 @@ void client_ctx_free(struct client_ctx *cx)
 {
 	if (!cx)
 		return;
-	while (cx->clients)
-		client_free(cx->clients);
+	for (size_t i = 0; i < CLIENT_SHARDS; i++)
+		while (cx->shard[i].clients)
+			client_free(cx->shard[i].clients);
 	for (size_t i = 0; i < CLIENT_SHARDS; i++)
 		if (cx->shard[i].ctx)
 			xmpp_ctx_free(cx->shard[i].ctx);
@@ -283,13 +282,20 @@ static void client_send(struct client *c, xmpp_stanza_t *st)
 	c->shard->dirty = 1;
 }
 
+/* NULL for a NULL conn: libstrophe 0.12's certificate callback gets a
+ * certificate whose connection it never filled in. */
 static struct client *client_by_conn(const xmpp_conn_t *conn)
 {
-	struct client *c = client_the_ctx ? client_the_ctx->clients : NULL;
+	struct client_ctx *cx = conn ? client_the_ctx : NULL;
+	xmpp_ctx_t *ctx = conn ? xmpp_conn_get_context((xmpp_conn_t *)conn) : NULL;
 
-	while (c && c->conn != conn)
-		c = c->next;
-	return c;
+	for (size_t i = 0; cx && i < CLIENT_SHARDS; i++)
+		if (cx->shard[i].ctx == ctx)
+			for (struct client *c = cx->shard[i].clients; c;
+			     c = c->shard_next)
+				if (c->conn == conn)
+					return c;
+	return NULL;
 }
 
 static int client_certfail(const xmpp_tlscert_t *cert, const char *errormsg)
@@ -998,10 +1004,6 @@ struct client *client_new(struct client_ctx *cx, const char *jid,
 	xmpp_handler_add(c->conn, client_on_presence, NULL, "presence", NULL, c);
 	xmpp_handler_add(c->conn, client_on_roster_push, XMPP_NS_ROSTER, "iq",
 			 "set", c);
-	c->next = cx->clients;
-	if (cx->clients)
-		cx->clients->prev = c;
-	cx->clients = c;
 	c->shard_next = sh->clients;
 	if (sh->clients)
 		sh->clients->shard_prev = c;
@@ -1046,12 +1048,6 @@ void client_free(struct client *c)
 {
 	if (!c)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		c->cx->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
 	if (c->shard_prev)
 		c->shard_prev->shard_next = c->shard_next;
 	else
