@@ -474,7 +474,7 @@ int bus_set_ahead(struct bus *b, const char *key, const char *val,
 	return bus_sent_ahead(b, 1);
 }
 
-int bus_set(struct bus *b, const char *key, const char *val, size_t len,
+int bus_set(struct bus *b, const char *key, const void *val, size_t len,
 	    long long ttl_ms)
 {
 	if (ttl_ms > 0)
@@ -785,16 +785,6 @@ int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len)
 	}
 	freeReplyObject(r);
 	return ret;
-}
-
-int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len,
-		long long ttl_s)
-{
-	if (ttl_s > 0)
-		return bus_status(bus_cmd(b, "SET %s %b EX %lld", key, val, len,
-					  ttl_s),
-				  "SET");
-	return bus_status(bus_cmd(b, "SET %s %b", key, val, len), "SET");
 }
 
 int bus_expire(struct bus *b, const char *key, long long ttl_s)

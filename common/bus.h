@@ -64,8 +64,8 @@ int bus_set_ahead(struct bus *b, const char *key, const char *val,
  * failed or the connection did. */
 int bus_flush(struct bus *b);
 
-/* ttl_ms 0 = no expiry. Returns 0 or -1. */
-int bus_set(struct bus *b, const char *key, const char *val, size_t len,
+/* Binary-safe; ttl_ms 0 = no expiry. Returns 0 or -1. */
+int bus_set(struct bus *b, const char *key, const void *val, size_t len,
 	    long long ttl_ms);
 /* SET NX: returns 1 when set, 0 when the key existed, -1 on error. */
 int bus_set_nx(struct bus *b, const char *key, const char *val,
@@ -88,9 +88,6 @@ int bus_count(struct bus *b, const char *key, int add, long long window_s,
 
 /* Binary-safe GET: 1 with a malloc'd *out (caller frees), 0 absent, -1. */
 int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len);
-/* ttl_s 0: kept until deleted. 0 or -1. */
-int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len,
-		long long ttl_s);
 /* EXPIRE: 1 when key exists (its TTL now ttl_s), 0 when absent, -1. */
 int bus_expire(struct bus *b, const char *key, long long ttl_s);
 /* Compare-and-set of an owner key: 1 when key held from ("" = absent) and

@@ -169,7 +169,7 @@ int bus_flush(struct bus *b)
 	return 0;
 }
 
-int bus_set(struct bus *b, const char *key, const char *val, size_t len,
+int bus_set(struct bus *b, const char *key, const void *val, size_t len,
 	    long long ttl_ms)
 {
 	(void)ttl_ms;
@@ -240,13 +240,6 @@ int bus_get_bin(struct bus *b, const char *key, void **out, size_t *len)
 	memcpy(*out, e->val, e->len);
 	*len = e->len;
 	return 1;
-}
-
-int bus_set_bin(struct bus *b, const char *key, const void *val, size_t len,
-		long long ttl_s)
-{
-	(void)ttl_s;
-	return fakebus_put(b, key, val, len);
 }
 
 int bus_expire(struct bus *b, const char *key, long long ttl_s)

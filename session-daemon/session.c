@@ -646,7 +646,7 @@ static void session_avatar_put(struct session_table *t,
 		return;
 	}
 	avatar_redis_key(res->photo_hash, key);
-	if (bus_set_bin(t->bus, key, blob, len, WIRE_AVATAR_TTL_S) == 0)
+	if (bus_set(t->bus, key, blob, len, WIRE_AVATAR_TTL_S * 1000LL) == 0)
 		session_avatar_note(t, res->photo_hash);
 	free(blob);
 }
