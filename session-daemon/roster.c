@@ -101,16 +101,22 @@ void roster_clear_presence(struct roster *r)
 		json_object_clear(json_object_get(c, "sessions"));
 }
 
-json_t *roster_contacts(const struct roster *r)
+/* The values of o, in a new array (NULL: out of memory). */
+static json_t *roster_values(json_t *o)
 {
 	json_t *a = json_array();
 	const char *k;
-	json_t *c;
+	json_t *v;
 
 	if (!a)
 		return NULL;
-	json_object_foreach(r->contacts, k, c) json_array_append(a, c);
+	json_object_foreach(o, k, v) json_array_append(a, v);
 	return a;
+}
+
+json_t *roster_contacts(const struct roster *r)
+{
+	return roster_values(r->contacts);
 }
 
 const char *roster_name(const struct roster *r, const char *bare)
@@ -151,12 +157,5 @@ void roster_request_remove(struct roster *r, const char *jid)
 
 json_t *roster_requests(const struct roster *r)
 {
-	json_t *a = json_array();
-	const char *k;
-	json_t *q;
-
-	if (!a)
-		return NULL;
-	json_object_foreach(r->requests, k, q) json_array_append(a, q);
-	return a;
+	return roster_values(r->requests);
 }
