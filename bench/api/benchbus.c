@@ -18,6 +18,22 @@ redisContext *benchbus_connect(const char *prog, const char *host, int port)
 	return c;
 }
 
+redisContext *benchbus_subscribe(const char *prog, const char *host, int port,
+				 const char *chan)
+{
+	redisContext *c = benchbus_connect(prog, host, port);
+	redisReply *r = redisCommand(c, "SUBSCRIBE %s", chan);
+
+	if (!r) {
+		fprintf(stderr, "%s: SUBSCRIBE failed\n", prog);
+		exit(1);
+	}
+	freeReplyObject(r);
+	printf("subscribed %s\n", chan);
+	fflush(stdout);
+	return c;
+}
+
 /* The request id of a pub/sub "message" reply, or NULL. */
 static const char *benchbus_request_id(const redisReply *r)
 {

@@ -10,6 +10,10 @@
 
 /* Connects or exits; prog names the program in the message. */
 redisContext *benchbus_connect(const char *prog, const char *host, int port);
+/* A connection subscribed to chan (says "subscribed <chan>" on stdout),
+ * or exits. */
+redisContext *benchbus_subscribe(const char *prog, const char *host, int port,
+				 const char *chan);
 
 /*
  * For each pub/sub message in batch[0..n) calls each (when not NULL) with

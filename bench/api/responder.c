@@ -52,16 +52,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	redisContext *sc = benchbus_connect("bench-responder", host, port);
+	redisContext *sc = benchbus_subscribe("bench-responder", host, port, chan);
 	redisContext *pc = benchbus_connect("bench-responder", host, port);
-	r = redisCommand(sc, "SUBSCRIBE %s", chan);
-	if (!r) {
-		fprintf(stderr, "bench-responder: SUBSCRIBE failed\n");
-		return 1;
-	}
-	freeReplyObject(r);
-	printf("subscribed %s\n", chan);
-	fflush(stdout);
 	while (!stop) {
 		int n = 0;
 		void *next = NULL;

@@ -305,7 +305,34 @@ def start_responder(st, progs, xmpp=False):
     return proc
 
 
-class Receiver:
+class Helper:
+    """A bench/api helper in its own process: started from argv, ready once
+    its first stdout line is the given one, stopped by its PID (SIGTERM,
+    then SIGKILL) at stop() or at exit."""
+
+    def __init__(self, argv, errlog, ready, what, timeout):
+        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=open(errlog, "ab"), start_new_session=True)
+        import select
+        r, _, _ = select.select([self.popen.stdout], [], [], timeout)
+        line = self.popen.stdout.readline().decode().strip() if r else ""
+        if line != ready:
+            self.stop()
+            raise StackError("%s did not start: %r\n%s" % (what, line, tail(errlog)))
+        self.pid = self.popen.pid
+        atexit.register(self.stop)  # also when a run fails half way
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+class Receiver(Helper):
     """rawxmpp.py recv in its own process: (ns, id) for every bench- message."""
 
     def __init__(self, st, user, resource):
@@ -313,21 +340,8 @@ class Receiver:
         argv = [sys.executable, os.path.join(HERE, "rawxmpp.py"), "recv",
                 str(st.ports["prosody"]), st.cafile, "%s@%s" % (user, DOMAIN),
                 USERS[user], resource, self.out]
-        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=open(st.path("recv.err"), "ab"),
-                                      start_new_session=True)
-        line = self._readline(15)
-        if line != "ready":
-            self.stop()
-            raise StackError("raw receiver %s did not log in: %r\n%s"
-                             % (user, line, tail(st.path("recv.err"))))
-        self.pid = self.popen.pid
-        atexit.register(self.stop)  # also when a run fails half way
-
-    def _readline(self, timeout):
-        import select
-        r, _, _ = select.select([self.popen.stdout], [], [], timeout)
-        return self.popen.stdout.readline().decode().strip() if r else ""
+        super().__init__(argv, st.path("recv.err"), "ready",
+                         "raw receiver " + user, 15)
 
     def count_prefix(self, prefix):
         """How many messages whose tag starts with prefix arrived."""
@@ -365,14 +379,6 @@ class Receiver:
             pass
         return got
 
-    def stop(self):
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
 
 
 def wrk(url, conns, seconds, token, tag, path):
@@ -538,24 +544,15 @@ def figure1(st, progs, args, out):
 # ---------------------------------------------------------------------------
 # Figure 2.
 
-class PushSink:
+class PushSink(Helper):
     def __init__(self, st):
         self.out = st.path("pushsink.txt")
         self.port = free_port()
         d = st.path("certs")
         argv = [sys.executable, os.path.join(HERE, "pushsink.py"), str(self.port),
                 d + "/localhost.crt", d + "/localhost.key", self.out]
-        self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=open(st.path("pushsink.err"), "ab"),
-                                      start_new_session=True)
-        import select
-        r, _, _ = select.select([self.popen.stdout], [], [], 10)
-        line = self.popen.stdout.readline().decode().strip() if r else ""
-        if line != "listening %d" % self.port:
-            self.stop()
-            raise StackError("pushsink did not start: %r\n%s" % (line, tail(st.path("pushsink.err"))))
-        self.pid = self.popen.pid
-        atexit.register(self.stop)  # also when a run fails half way
+        super().__init__(argv, st.path("pushsink.err"), "listening %d" % self.port,
+                         "pushsink", 10)
 
     def lines(self):
         try:
@@ -564,14 +561,6 @@ class PushSink:
         except OSError:
             return []
 
-    def stop(self):
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
 
 
 class PushTimes:

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_term};
 	const char *host = "127.0.0.1", *chan = "bench:req", *jid = NULL;
 	const char *pass = NULL, *cafile = NULL, *to = NULL;
-	redisReply *batch[BATCH], *r;
+	redisReply *batch[BATCH];
 	int port = 0, xport = 0, opt;
 
 	while ((opt = getopt(argc, argv, "h:p:C:x:j:w:a:t:")) != -1) {
@@ -133,17 +133,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	redisContext *sc = benchbus_connect("bench-xmpp-responder", host, port);
+	redisContext *sc =
+		benchbus_subscribe("bench-xmpp-responder", host, port, chan);
 	redisContext *pc = benchbus_connect("bench-xmpp-responder", host, port);
 	struct sender sd = {ctx, conn, to};
-	r = redisCommand(sc, "SUBSCRIBE %s", chan);
-	if (!r) {
-		fprintf(stderr, "bench-xmpp-responder: SUBSCRIBE failed\n");
-		return 1;
-	}
-	freeReplyObject(r);
-	printf("subscribed %s\n", chan);
-	fflush(stdout);
 	while (!stop && !failed) {
 		struct pollfd pfd = {.fd = sc->fd, .events = POLLIN};
 		void *next = NULL;
