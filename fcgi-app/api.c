@@ -334,7 +334,8 @@ static json_t *api_base_url(const struct config *cfg,
 	return json_string(url);
 }
 
-/* Publishes the envelope; returns 0 when a daemon took it, else fills resp. */
+/* Publishes the envelope; returns 0 when a daemon took it, else fills resp
+ * (an error, or the answer to a message id sent before). */
 static int api_send(const struct api_call *call, struct bus *b,
 		    const struct envelope *env, struct api_response *resp)
 {

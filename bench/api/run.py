@@ -155,20 +155,6 @@ def bench_programs(tmp):
     return found
 
 
-def login_alice(st):
-    """alice's token. With several daemons a full one may win her login's
-    claim (503 daemon_full) and leave it to the next try, as phones retry."""
-    for _ in range(20):
-        status, _, answer = st.call("login", {"jid": ALICE, "password": USERS["alice"]})
-        if status == 200:
-            st.sessions[answer["token"]] = answer
-            return answer["token"]
-        if status != 503 or answer.get("error", {}).get("code") != "daemon_full":
-            break
-        time.sleep(0.2)
-    raise SystemExit("login alice answered %s %r" % (status, answer))
-
-
 def daemon_pids(st):
     """The daemons whose CPU counts as talkproxyd's: the stack's one, or
     all of them at scale (--sessions); idle ones add little."""
@@ -433,7 +419,7 @@ def figure1(st, progs, args, out):
     responder = start_responder(st, progs)
     xresponder = start_responder(st, progs, xmpp=True)
     web = start_lighttpd(st, progs, procs)
-    token = login_alice(st)
+    token = st.login("alice", full_retries=20)
     sink = Receiver(st, "bob", "sink")
     handlers = {"tp": [], "a": [], "b": [], "c": []}
     for pid in children(web.pid):
@@ -809,7 +795,7 @@ def main():
                 log("figure 1 took %.0f s" % (time.monotonic() - t0))
             else:
                 start_lighttpd(st, progs, args.procs or snippet_procs())
-                token = login_alice(st)
+                token = st.login("alice", full_retries=20)
             t1 = time.monotonic()
             if 2 in figs:
                 figure2(st, token, args, out)

@@ -1295,14 +1295,22 @@ class Stack:
             body = body.encode()
         return http_call(self.ports["lighttpd"], method, path or "/v1/" + name, body, hdrs)
 
-    def login(self, user, resource=None, password=None):
+    def login(self, user, resource=None, password=None, full_retries=0):
         """Logs user in through the API; asserts 200 and returns the token.
-        The whole answer is kept in self.sessions[token]."""
+        The whole answer is kept in self.sessions[token]. With several
+        daemons a full one may win the login's claim and answer 503
+        daemon_full: it is tried again up to full_retries times, as
+        phones do."""
         body = {"jid": "%s@%s" % (user, DOMAIN),
                 "password": password if password is not None else USERS[user]}
         if resource is not None:
             body["resource"] = resource
-        status, _, answer = self.call("login", body)
+        for _ in range(full_retries + 1):
+            status, _, answer = self.call("login", body)
+            if not (status == 503 and isinstance(answer, dict) and
+                    answer.get("error", {}).get("code") == "daemon_full"):
+                break
+            time.sleep(0.2)
         if status != 200 or not isinstance(answer, dict) or "token" not in answer:
             raise StackError("login %s answered %s %r" % (user, status, answer))
         self.sessions[answer["token"]] = answer
