@@ -1230,6 +1230,11 @@ static int push_multi_new(struct push *p)
 	    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 			      PUSH_HOST_CONNECTIONS) != CURLM_OK ||
 	    curl_multi_setopt(p->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+			      PUSH_TOTAL_CONNECTIONS) != CURLM_OK ||
+	    /* libcurl keeps 4 idle connections per request in flight: after
+	     * each burst it closed the rest and the next burst paid new TLS
+	     * handshakes. Idle ones still close after CURLOPT_MAXAGE_CONN. */
+	    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS,
 			      PUSH_TOTAL_CONNECTIONS) != CURLM_OK) {
 		log_error("push: cannot set up a curl multi handle");
 		return -1;
