@@ -71,7 +71,8 @@ struct inbox {
 	struct inbox_reg reg;
 	int toast, tile, secondary_tile;
 	int unread;
-	struct inbox_sender senders[INBOX_SENDERS];
+	/* INBOX_SENDERS of them, allocated with the first unread message. */
+	struct inbox_sender *senders;
 	size_t nsenders;
 	struct inbox_pending *pending;
 	size_t npending;
@@ -136,6 +137,9 @@ static int inbox_add_sender(struct inbox *ib, const char *jid, int unread)
 
 	if (ib->nsenders == INBOX_SENDERS)
 		return -1;
+	if (!ib->senders &&
+	    !(ib->senders = calloc(INBOX_SENDERS, sizeof(*ib->senders))))
+		return -1;
 	s = &ib->senders[ib->nsenders];
 	if (!(s->jid = strdup(jid)))
 		return -1;
@@ -168,6 +172,7 @@ void inbox_free(struct inbox *ib)
 	free(ib->receipts);
 	free(ib->otr);
 	inbox_clear_senders(ib);
+	free(ib->senders);
 	seal_wipe(ib->key, sizeof(ib->key));
 	free(ib);
 }

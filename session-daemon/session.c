@@ -27,6 +27,7 @@
 #define SESSION_TOKENS 8
 /* Logins waiting for the same stream to come up. */
 #define SESSION_WAITERS 4
+#define SESSION_STATUS_MAX 1024 /* bytes of a presence status kept */
 /* iqs waiting for their reply (calls and avatar fetches), and how long
  * they may. */
 #define SESSION_IQ_WAITERS 16
@@ -101,8 +102,10 @@ struct session {
 	struct session *next;
 	enum session_state state;
 	char sid[WIRE_ID_HEX + 1];
-	char jid[JID_MAX + 1]; /* bare */
-	char resource[JID_PART_MAX + 1];
+	/* Strings sized to their content, not to their limits: three
+	 * maximal arrays made up half of a session's memory. */
+	char *jid; /* bare */
+	char *resource;
 	char *bound; /* the full JID the server bound, NULL before */
 	uint8_t cred[32]; /* keyed digest of jid and password or token */
 	char *password;   /* password or token, for reconnects; wiped */
@@ -124,7 +127,7 @@ struct session {
 	int64_t active_ms; /* last client request */
 	enum session_idle idle;
 	char show[16];
-	char status[1025];
+	char *status; /* never NULL */
 	int auth_failures; /* in a row, while reconnecting */
 	int dirty; /* the record in Redis is older than this */
 	int64_t saved_ms;
@@ -430,7 +433,22 @@ static void session_free(struct session *s)
 		free(s->password);
 	}
 	seal_wipe(s->cred, sizeof(s->cred));
+	free(s->jid);
+	free(s->resource);
+	free(s->status);
 	free(s);
+}
+
+/* -1: out of memory, the old status kept. */
+static int session_set_status(struct session *s, const char *status)
+{
+	char *copy = strndup(status, SESSION_STATUS_MAX);
+
+	if (!copy)
+		return -1;
+	free(s->status);
+	s->status = copy;
+	return 0;
 }
 
 /* Answers every waiting login now that the stream is up. */
@@ -975,8 +993,9 @@ static struct session *session_new(struct session_table *t, const char *sid,
 		snprintf(s->sid, sizeof(s->sid), "%s", sid);
 	else
 		seal_random_id(s->sid);
-	snprintf(s->jid, sizeof(s->jid), "%s", jid);
-	snprintf(s->resource, sizeof(s->resource), "%s", resource);
+	s->jid = strdup(jid);
+	s->resource = strdup(resource);
+	s->status = strdup("");
 	snprintf(s->show, sizeof(s->show), "available");
 	session_cred_digest(t, c, s->cred);
 	s->token_login = c->mech != NULL;
@@ -984,7 +1003,8 @@ static struct session *session_new(struct session_table *t, const char *sid,
 	s->password = strdup(c->secret);
 	s->roster = roster_new();
 	s->inbox = inbox_new(&t->env, s->sid);
-	s->client = s->password && s->roster && s->inbox
+	s->client = s->password && s->roster && s->inbox && s->jid &&
+			    s->resource && s->status
 			    ? client_new(t->cx, jid, c->secret, resource,
 					 c->mech, &session_events, s)
 			    : NULL;
@@ -1236,8 +1256,11 @@ static void session_call_presence(struct session_req *r, struct session *s)
 		session_fail(r, 400, "bad_request", "presence needs show");
 		return;
 	}
+	if (session_set_status(s, status) == -1) {
+		session_fail(r, 503, "overloaded", "out of memory");
+		return;
+	}
 	snprintf(s->show, sizeof(s->show), "%s", show);
-	snprintf(s->status, sizeof(s->status), "%s", status);
 	s->idle = SESSION_ACTIVE;
 	if (s->state == SESSION_ONLINE &&
 	    client_send_presence(s->client, s->show, s->status) == -1) {
@@ -1719,8 +1742,9 @@ static int session_restore_fields(struct session *s, json_t *o)
 			&show, "status", &status, "inbox", &inbox) == -1 ||
 	    inbox_import(s->inbox, inbox) == -1)
 		return -1;
+	if (session_set_status(s, status) == -1)
+		return -1;
 	snprintf(s->show, sizeof(s->show), "%s", show);
-	snprintf(s->status, sizeof(s->status), "%s", status);
 	json_array_foreach(tokens, i, th)
 	{
 		const char *h = json_string_value(th);
