@@ -674,11 +674,12 @@ def figure2(st, token, args, out):
         return r
 
     fixed = {}
-    for rate in (args.light, args.heavy):
+    # Message ids name the step, so equal light and heavy rates stay apart.
+    for step, rate in enumerate((args.light, args.heavy)):
         for rnd in range(args.rounds):
             for name in (("prosody", "tp") if rnd % 2 == 0 else ("tp", "prosody")):
                 fixed.setdefault((rate, name), []).append(
-                    run(name, rate, args.seconds2, "f%d-%d-%s" % (rate, rnd, name)))
+                    run(name, rate, args.seconds2, "f%d-%d-%d-%s" % (step, rate, rnd, name)))
     ladder = {}
     for name in ("prosody", "tp"):
         for rate in args.ladder:
