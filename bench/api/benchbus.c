@@ -5,6 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+int benchbus_option(struct benchbus_where *w, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'h': w->host = arg; return 1;
+	case 'p': w->port = atoi(arg); return 1;
+	case 'C': w->chan = arg; return 1;
+	default: return 0;
+	}
+}
+
 redisContext *benchbus_connect(const char *prog, const char *host, int port)
 {
 	struct timeval tv = {2, 0};

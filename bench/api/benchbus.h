@@ -1,12 +1,27 @@
 /*
- * benchbus.h: what the two responders of bench/api (baselines (b) and (c)
- * of figure 1) share: connecting to Redis, and answering a batch of
- * requests published on the channel with pipelined replies.
+ * benchbus.h: the Redis side of bench/api's programs (baselines (a)-(c) of
+ * figure 1): where it is, and for the two responders connecting and
+ * answering a batch of requests published on the channel with pipelined
+ * replies.
  */
 #ifndef TALKPROXY_BENCHBUS_H
 #define TALKPROXY_BENCHBUS_H
 
 #include <hiredis/hiredis.h>
+
+/* Where the requests go: -h host, -p port, -C channel, as each bench
+ * program is told by run.py. */
+struct benchbus_where {
+	const char *host;
+	int port; /* 0: not given */
+	const char *chan;
+};
+#define BENCHBUS_WHERE_DEFAULT {"127.0.0.1", 0, "bench:req"}
+#define BENCHBUS_OPTIONS "h:p:C:"
+
+/* Takes getopt()'s opt and optarg: 1 when opt was one of BENCHBUS_OPTIONS,
+ * 0 for the caller's own. */
+int benchbus_option(struct benchbus_where *w, int opt, const char *arg);
 
 /* Connects or exits; prog names the program in the message. */
 redisContext *benchbus_connect(const char *prog, const char *host, int port);

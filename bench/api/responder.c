@@ -28,21 +28,14 @@ static void on_term(int sig)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = {.sa_handler = on_term};
-	const char *host = "127.0.0.1", *chan = "bench:req";
+	struct benchbus_where w = BENCHBUS_WHERE_DEFAULT;
 	redisReply *batch[BATCH], *r;
-	int port = 0, opt;
+	int opt;
 
-	while ((opt = getopt(argc, argv, "h:p:C:")) != -1) {
-		if (opt == 'h')
-			host = optarg;
-		else if (opt == 'p')
-			port = atoi(optarg);
-		else if (opt == 'C')
-			chan = optarg;
-		else
-			port = 0;
-	}
-	if (!port) {
+	while ((opt = getopt(argc, argv, BENCHBUS_OPTIONS)) != -1)
+		if (!benchbus_option(&w, opt, optarg))
+			w.port = 0;
+	if (!w.port) {
 		fprintf(stderr, "usage: bench-responder -p redis-port [-h host] "
 				"[-C channel]\n");
 		return 2;
@@ -52,8 +45,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	redisContext *sc = benchbus_subscribe("bench-responder", host, port, chan);
-	redisContext *pc = benchbus_connect("bench-responder", host, port);
+	redisContext *sc =
+		benchbus_subscribe("bench-responder", w.host, w.port, w.chan);
+	redisContext *pc = benchbus_connect("bench-responder", w.host, w.port);
 	while (!stop) {
 		int n = 0;
 		void *next = NULL;

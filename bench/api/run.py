@@ -78,7 +78,7 @@ import rawxmpp  # noqa: E402
 WARN = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wshadow",
         "-Wstrict-prototypes", "-Wmissing-prototypes", "-Wformat=2", "-Werror",
         "-g", "-O2"]
-PROGRAMS = {"bench-trivial-fcgi": ["trivial_fcgi.c"],
+PROGRAMS = {"bench-trivial-fcgi": ["trivial_fcgi.c", "benchbus.c"],
             "bench-responder": ["responder.c", "benchbus.c"],
             "bench-xmpp-responder": ["xmpp_responder.c", "benchbus.c"]}
 

@@ -12,6 +12,8 @@
  *
  * Spawned by lighttpd's mod_fastcgi (the listening socket is descriptor 0).
  */
+#include "benchbus.h"
+
 #include <fcgiapp.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -24,9 +26,7 @@
 #define WAIT_S "5"
 
 static redisContext *rc;
-static const char *host = "127.0.0.1";
-static const char *chan = "bench:req";
-static int port;
+static struct benchbus_where where = BENCHBUS_WHERE_DEFAULT;
 
 static int redis_up(void)
 {
@@ -35,10 +35,10 @@ static int redis_up(void)
 	if (rc && !rc->err)
 		return 0;
 	redisFree(rc);
-	rc = redisConnectWithTimeout(host, port, tv);
+	rc = redisConnectWithTimeout(where.host, where.port, tv);
 	if (!rc || rc->err) {
-		fprintf(stderr, "bench-trivial-fcgi: redis %s:%d: %s\n", host,
-			port, rc ? rc->errstr : "out of memory");
+		fprintf(stderr, "bench-trivial-fcgi: redis %s:%d: %s\n",
+			where.host, where.port, rc ? rc->errstr : "out of memory");
 		redisFree(rc);
 		rc = NULL;
 		return -1;
@@ -58,7 +58,7 @@ static int round_trip(const char *rid)
 
 	if (redis_up() == -1)
 		return -1;
-	r = redisCommand(rc, "PUBLISH %s %s", chan, rid);
+	r = redisCommand(rc, "PUBLISH %s %s", where.chan, rid);
 	ok = r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
 	freeReplyObject(r);
 	if (!ok)
@@ -91,7 +91,7 @@ static void serve(FCGX_Request *req, char *buf, unsigned long n)
 				  req->in)) > 0)
 		len += got;
 	snprintf(rid, sizeof(rid), "%ld-%lu", (long)getpid(), n);
-	if (len > BODY_MAX || (port && round_trip(rid) == -1))
+	if (len > BODY_MAX || (where.port && round_trip(rid) == -1))
 		answer(req, 503, rid);
 	else
 		answer(req, 200, rid);
@@ -104,14 +104,8 @@ int main(int argc, char **argv)
 	unsigned long n = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "h:p:C:")) != -1) {
-		if (opt == 'h')
-			host = optarg;
-		else if (opt == 'p')
-			port = atoi(optarg);
-		else if (opt == 'C')
-			chan = optarg;
-		else {
+	while ((opt = getopt(argc, argv, BENCHBUS_OPTIONS)) != -1) {
+		if (!benchbus_option(&where, opt, optarg)) {
 			fprintf(stderr, "usage: bench-trivial-fcgi [-p redis-port "
 					"[-h host] [-C channel]]\n");
 			return 2;
@@ -120,7 +114,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0)
 		return 1;
-	if (port)
+	if (where.port)
 		redis_up(); /* retried per request when it fails */
 	while (FCGX_Accept_r(&req) == 0) {
 		serve(&req, buf, n++);

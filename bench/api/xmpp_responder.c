@@ -88,16 +88,15 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = {.sa_handler = on_term};
-	const char *host = "127.0.0.1", *chan = "bench:req", *jid = NULL;
-	const char *pass = NULL, *cafile = NULL, *to = NULL;
+	struct benchbus_where w = BENCHBUS_WHERE_DEFAULT;
+	const char *jid = NULL, *pass = NULL, *cafile = NULL, *to = NULL;
 	redisReply *batch[BATCH];
-	int port = 0, xport = 0, opt;
+	int xport = 0, opt;
 
-	while ((opt = getopt(argc, argv, "h:p:C:x:j:w:a:t:")) != -1) {
+	while ((opt = getopt(argc, argv, BENCHBUS_OPTIONS "x:j:w:a:t:")) != -1) {
+		if (benchbus_option(&w, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'h': host = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 'C': chan = optarg; break;
 		case 'x': xport = atoi(optarg); break;
 		case 'j': jid = optarg; break;
 		case 'w': pass = optarg; break;
@@ -106,7 +105,7 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (!port || !xport || !jid || !pass || !cafile || !to)
+	if (!w.port || !xport || !jid || !pass || !cafile || !to)
 		usage();
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -120,7 +119,7 @@ int main(int argc, char **argv)
 	xmpp_conn_set_pass(conn, pass);
 	xmpp_conn_set_cafile(conn, cafile);
 	xmpp_conn_set_flags(conn, XMPP_CONN_FLAG_MANDATORY_TLS);
-	if (xmpp_connect_client(conn, host, (unsigned short)xport, on_conn,
+	if (xmpp_connect_client(conn, w.host, (unsigned short)xport, on_conn,
 				ctx) != XMPP_EOK) {
 		fprintf(stderr, "bench-xmpp-responder: cannot connect\n");
 		return 1;
@@ -134,8 +133,9 @@ int main(int argc, char **argv)
 	}
 
 	redisContext *sc =
-		benchbus_subscribe("bench-xmpp-responder", host, port, chan);
-	redisContext *pc = benchbus_connect("bench-xmpp-responder", host, port);
+		benchbus_subscribe("bench-xmpp-responder", w.host, w.port, w.chan);
+	redisContext *pc =
+		benchbus_connect("bench-xmpp-responder", w.host, w.port);
 	struct sender sd = {ctx, conn, to};
 	while (!stop && !failed) {
 		struct pollfd pfd = {.fd = sc->fd, .events = POLLIN};
