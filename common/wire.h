@@ -41,6 +41,8 @@ _Static_assert(WIRE_TOKEN_B64 == (WIRE_TOKEN_BYTES * 4 + 2) / 3,
 #define WIRE_KEY_CRASHREPORTS "tp:crashreports" /* list, newest first */
 #define WIRE_CRASHREPORTS_MAX 1000
 #define WIRE_CRASHREPORT_BYTES 16384
+/* A presence status: the handler refuses longer, the daemon keeps no more. */
+#define WIRE_STATUS_BYTES 1024
 #define WIRE_KEY_PUSH_PREFIX "tp:push:"   /* + digest of a push URL -> session id */
 #define WIRE_KEY_CRED_PREFIX "tp:cred:" /* + keyed digest of JID and secret -> session id */
 #define WIRE_KEY_RATE_PREFIX "tp:rate:" /* + "addr:"|"jid:" + digest -> count */

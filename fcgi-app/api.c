@@ -74,7 +74,7 @@ static const struct check_field api_message_fields[] = {
 
 static const struct check_field api_presence_fields[] = {
 	{"show", CHECK_ENUM, 1, 16, api_shows, 0, NULL},
-	{"status", CHECK_TEXT, 0, 1024, NULL, 1, NULL},
+	{"status", CHECK_TEXT, 0, WIRE_STATUS_BYTES, NULL, 1, NULL},
 	{0}};
 
 static const char *const api_push_kinds[] = {"webpush", "webhook", "mpns",

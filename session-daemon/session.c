@@ -27,7 +27,6 @@
 #define SESSION_TOKENS 8
 /* Logins waiting for the same stream to come up. */
 #define SESSION_WAITERS 4
-#define SESSION_STATUS_MAX 1024 /* bytes of a presence status kept */
 /* iqs waiting for their reply (calls and avatar fetches), and how long
  * they may. */
 #define SESSION_IQ_WAITERS 16
@@ -442,7 +441,7 @@ static void session_free(struct session *s)
 /* -1: out of memory, the old status kept. */
 static int session_set_status(struct session *s, const char *status)
 {
-	char *copy = strndup(status, SESSION_STATUS_MAX);
+	char *copy = strndup(status, WIRE_STATUS_BYTES);
 
 	if (!copy)
 		return -1;
