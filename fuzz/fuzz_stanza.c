@@ -1,7 +1,7 @@
 /*
  * fuzz_stanza.c: what the XMPP server sends, through the daemon's real
- * handlers: client.c's stream negotiation for token logins (features,
- * STARTTLS, SASL mechanisms with sasl.c, bind, session), its roster,
+ * handlers: client.c's stream negotiation (features, STARTTLS, SASL with
+ * scram.c or sasl.c, XEP-0198 with smacks.c, bind, session), its roster,
  * message, presence and iq handlers, query.c's readers of vCard photos
  * (avatar.c), XEP-0215 and jingleinfo answers, then the session's sinks:
  * roster.c, and inbox.c turning a client_message into a payload
@@ -12,19 +12,19 @@
  * registration) and for seal_random_id, so that:
  * - handlers client.c registers land in a table here, and each stanza is
  *   dispatched as libstrophe's handler_fire_stanza() does (id handlers,
- *   then ns/name/type matches; user handlers only once authenticated:
- *   at once in raw mode, after binding in password mode; 0 = one-shot);
+ *   then ns/name/type matches; user handlers at once, as in raw mode,
+ *   where every stream runs; 0 = one-shot);
  * - iq ids are a counter, 00000000000000000000000000000001 and up, so an
  *   input can answer the daemon's own requests.
  *
  * Input: records separated by NUL bytes.
- *   Record 1, the login: "P" (password; libstrophe negotiates) or
- *     "T<mechanism>\t<token>" (token login in raw mode; mechanism X-OAUTH2,
+ *   Record 1, the login: "P" (password: SCRAM, or PLAIN where only that
+ *     is offered) or "T<mechanism>\t<token>" (mechanism X-OAUTH2,
  *     OAUTHBEARER, or empty for the server's offer).
  *   Every other record: one stanza as the server sends it; or, starting
  *     with '>', the XML of a client's rawiq call (client_send_iq).
- * Ids in order: client.c asks the roster (id 1 in a password login; after
- * bind, and session if needed, in a token login), then with the roster's
+ * Ids in order: client.c binds (id 1), asks for a session if the server
+ * needs one, then the roster, then with the roster's
  * answer the server's disco#info; once online the harness asks bob's
  * vCard, XEP-0215 services, jingleinfo, a roster set and a ping rawiq,
  * which take the next five ids. FUZZ_TRACE=1 prints the session's events.
@@ -68,7 +68,7 @@ static struct {
 	xmpp_conn_handler conn_cb;
 	void *conn_ud;
 	xmpp_conn_t *conn;
-	int connected, authenticated, raw, bound, closing;
+	int connected, authenticated, closing;
 	unsigned long ids;
 } fs;
 
@@ -80,16 +80,12 @@ void __wrap_xmpp_id_handler_add(xmpp_conn_t *conn, xmpp_handler handler,
 				const char *id, void *userdata);
 void __wrap_xmpp_id_handler_delete(xmpp_conn_t *conn, xmpp_handler handler,
 				   const char *id);
-int __wrap_xmpp_connect_client(xmpp_conn_t *conn, const char *altdomain,
-			       unsigned short altport,
-			       xmpp_conn_handler callback, void *userdata);
 int __wrap_xmpp_connect_raw(xmpp_conn_t *conn, const char *altdomain,
 			    unsigned short altport, xmpp_conn_handler callback,
 			    void *userdata);
 void __wrap_xmpp_disconnect(xmpp_conn_t *conn);
 int __wrap_xmpp_conn_tls_start(xmpp_conn_t *conn);
 int __wrap_xmpp_conn_open_stream_default(xmpp_conn_t *conn);
-const char *__wrap_xmpp_conn_get_bound_jid(const xmpp_conn_t *conn);
 void __wrap_seal_random_id(char out[WIRE_ID_HEX + 1]);
 
 static char *fuzz_dup(const char *s)
@@ -158,24 +154,13 @@ void __wrap_xmpp_id_handler_delete(xmpp_conn_t *conn, xmpp_handler handler,
 			h->dead = 1;
 }
 
-static int fuzz_connect(xmpp_conn_t *conn, xmpp_conn_handler cb, void *ud,
-			int raw)
+static int fuzz_connect(xmpp_conn_t *conn, xmpp_conn_handler cb, void *ud)
 {
 	fs.conn = conn;
 	fs.conn_cb = cb;
 	fs.conn_ud = ud;
-	fs.raw = raw;
 	fs.connected = 1;
 	return XMPP_EOK;
-}
-
-int __wrap_xmpp_connect_client(xmpp_conn_t *conn, const char *altdomain,
-			       unsigned short altport,
-			       xmpp_conn_handler callback, void *userdata)
-{
-	(void)altdomain;
-	(void)altport;
-	return fuzz_connect(conn, callback, userdata, 0);
 }
 
 int __wrap_xmpp_connect_raw(xmpp_conn_t *conn, const char *altdomain,
@@ -184,7 +169,7 @@ int __wrap_xmpp_connect_raw(xmpp_conn_t *conn, const char *altdomain,
 {
 	(void)altdomain;
 	(void)altport;
-	return fuzz_connect(conn, callback, userdata, 1);
+	return fuzz_connect(conn, callback, userdata);
 }
 
 /* The stream closes once the current stanza is handled. */
@@ -204,14 +189,7 @@ int __wrap_xmpp_conn_tls_start(xmpp_conn_t *conn)
 int __wrap_xmpp_conn_open_stream_default(xmpp_conn_t *conn)
 {
 	(void)conn;
-	return fs.raw ? XMPP_EOK : XMPP_EINVOP;
-}
-
-/* libstrophe knows the bound JID only when it negotiated (password). */
-const char *__wrap_xmpp_conn_get_bound_jid(const xmpp_conn_t *conn)
-{
-	(void)conn;
-	return fs.bound ? FUZZ_JID "/" FUZZ_RESOURCE : NULL;
+	return XMPP_EOK;
 }
 
 void __wrap_seal_random_id(char out[WIRE_ID_HEX + 1])
@@ -627,12 +605,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(c && client_connect(c) == 0 && fs.conn_cb,
 		    "a client starts connecting");
 	fs.authenticated = 1;
-	if (fs.raw) {
-		fs.conn_cb(fs.conn, XMPP_CONN_RAW_CONNECT, 0, NULL, fs.conn_ud);
-	} else {
-		fs.bound = 1;
-		fs.conn_cb(fs.conn, XMPP_CONN_CONNECT, 0, NULL, fs.conn_ud);
-	}
+	fs.conn_cb(fs.conn, XMPP_CONN_RAW_CONNECT, 0, NULL, fs.conn_ud);
 	for (char *r; !ss.offline && (r = fuzz_take(&data, &size, '\0'));
 	     free(r)) {
 		if (!fs.closing)

@@ -16,7 +16,9 @@
 #include "log.h"
 #include "roster.h"
 #include "sasl.h"
+#include "scram.h"
 #include "seal.h"
+#include "smacks.h"
 
 #define CLIENT_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define CLIENT_NS_CAPS "http://jabber.org/protocol/caps"
@@ -41,9 +43,9 @@
 /* Kinds of query.c reply handlers (vCard, services, roster set, ...). */
 #define CLIENT_QUERY_KINDS 8
 
-/* Where a token login's stream negotiation stands. */
+/* Where a stream's negotiation stands (the order matters). */
 enum client_raw_step { CLIENT_RAW_TLS, CLIENT_RAW_AUTH, CLIENT_RAW_BIND,
-		       CLIENT_RAW_DONE };
+		       CLIENT_RAW_RESUME, CLIENT_RAW_DONE };
 
 struct client {
 	struct client_ctx *cx;
@@ -57,14 +59,21 @@ struct client {
 	int limit;
 	int nosave; /* the server advertises google:nosave */
 	client_iq_handler query_handlers[CLIENT_QUERY_KINDS];
-	/* Token login (libstrophe's raw mode: we negotiate the stream). */
-	char *token;        /* NULL: password login; wiped when freed */
-	const char *mech;   /* the mechanism asked for, NULL: server's offer */
+	/* The stream is negotiated here (libstrophe's raw mode). */
+	char *secret;       /* password or token; wiped when freed */
+	int token;          /* secret is a token */
+	const char *mech;   /* token: the mechanism asked for, NULL: any */
+	struct scram *scram; /* a password's SCRAM exchange under way */
+	int scram_step;     /* 0: first sent, 1: final sent, 2: server proven */
 	enum client_raw_step step;
-	int authfail;       /* the server refused the token (or our JID) */
+	int authfail;       /* the server refused the secret (or our JID) */
 	enum client_error raw_error; /* a stream error seen in raw mode */
-	char *bound;        /* raw mode: the JID the server bound */
-	int need_session;   /* raw mode: the server wants RFC 3921 sessions */
+	char *bound;        /* the JID the server bound */
+	int need_session;   /* the server wants RFC 3921 sessions */
+	int sm_offered;     /* the server offers XEP-0198 */
+	struct smacks sm;
+	int sm_listed;      /* in its context's sm_list */
+	struct client *sm_next, *sm_prev;
 	size_t nquery_handlers;
 	struct client *shard_next, *shard_prev; /* its shard's clients */
 };
@@ -104,6 +113,8 @@ struct client_ctx {
 	struct client_shard shard[CLIENT_SHARDS];
 	int epfd;
 	int64_t full_due_ms;
+	/* Clients whose stream management may have something to send. */
+	struct client *sm_list;
 	xmpp_log_t log;
 	const struct config *cfg;
 };
@@ -209,6 +220,89 @@ static int64_t client_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void client_sm_list(struct client *c);
+
+/* Queues st on c's stream, its shard writes it in the next pass; a copy
+ * stays until the server acknowledges it (smacks.h). */
+static void client_send(struct client *c, xmpp_stanza_t *st)
+{
+	char *buf;
+	size_t len;
+
+	if (xmpp_stanza_to_text(st, &buf, &len) != XMPP_EOK) {
+		log_error("cannot serialize a stanza for %s",
+			  xmpp_conn_get_jid(c->conn));
+		return;
+	}
+	if (smacks_sent(&c->sm, buf, len) == -1) {
+		log_warn("%s: the server leaves %d stanzas unacknowledged (or "
+			 "out of memory): reconnecting",
+			 xmpp_conn_get_jid(c->conn), SMACKS_QUEUE_MAX);
+		xmpp_disconnect(c->conn);
+	} else {
+		xmpp_send_raw(c->conn, buf, len);
+		client_sm_list(c);
+	}
+	xmpp_free(c->ctx, buf);
+	c->shard->dirty = 1;
+}
+
+static void client_sm_send(struct client *c, const char *name,
+			   const char *attr, const char *value,
+			   const char *attr2, const char *value2);
+
+/* Puts c where client_sm_run() looks when its stream management may have
+ * something to send: walking every client each pass is what the shards
+ * avoid. */
+static void client_sm_list(struct client *c)
+{
+	if (c->sm_listed || !smacks_waiting(&c->sm))
+		return;
+	c->sm_listed = 1;
+	c->sm_prev = NULL;
+	c->sm_next = c->cx->sm_list;
+	if (c->sm_next)
+		c->sm_next->sm_prev = c;
+	c->cx->sm_list = c;
+}
+
+static void client_sm_unlist(struct client *c)
+{
+	if (!c->sm_listed)
+		return;
+	if (c->sm_prev)
+		c->sm_prev->sm_next = c->sm_next;
+	else
+		c->cx->sm_list = c->sm_next;
+	if (c->sm_next)
+		c->sm_next->sm_prev = c->sm_prev;
+	c->sm_listed = 0;
+}
+
+/* The answers and requests whose time has come; *wait_ms lowered to the
+ * next one's. */
+static void client_sm_run(struct client_ctx *cx, int64_t now, int *wait_ms)
+{
+	struct client *next;
+	char h[16];
+
+	for (struct client *c = cx->sm_list; c; c = next) {
+		int due = smacks_due(&c->sm, now, wait_ms);
+		next = c->sm_next;
+		if (due & SMACKS_ANSWER) {
+			snprintf(h, sizeof(h), "%u",
+				 (unsigned)smacks_answer(&c->sm, now));
+			client_sm_send(c, "a", "h", h, NULL, NULL);
+		}
+		if (due & SMACKS_ASK) {
+			smacks_ask(&c->sm, now);
+			client_sm_send(c, "r", NULL, NULL, NULL, NULL);
+		}
+		if (!smacks_waiting(&c->sm))
+			client_sm_unlist(c);
+	}
+}
+
 /* Whether a pass should run shard sh, and how soon the next pass must
  * come for it (*wait_ms lowered). */
 static int client_shard_due(const struct client_shard *sh, int *wait_ms)
@@ -269,6 +363,7 @@ void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms)
 	}
 	if (cx->full_due_ms - now < wait_ms)
 		wait_ms = (int)(cx->full_due_ms - now);
+	client_sm_run(cx, now, &wait_ms);
 	for (size_t i = 0; i < CLIENT_SHARDS; i++)
 		client_shard_due(&cx->shard[i], &wait_ms);
 	client_collect(cx, wait_ms);
@@ -279,12 +374,6 @@ void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms)
 	}
 }
 
-/* Queues st on c's stream; its shard writes it in the next pass. */
-static void client_send(struct client *c, xmpp_stanza_t *st)
-{
-	xmpp_send(c->conn, st);
-	c->shard->dirty = 1;
-}
 
 /* NULL for a NULL conn: libstrophe 0.12's certificate callback gets a
  * certificate whose connection it never filled in. */
@@ -423,13 +512,13 @@ static void client_discover_server(struct client *c);
  */
 static int client_negotiating(const struct client *c)
 {
-	return c->token && c->step != CLIENT_RAW_DONE;
+	return c->step != CLIENT_RAW_DONE;
 }
 
-/* The full JID the server bound: our own in raw mode, libstrophe's else. */
+/* The full JID the server bound. */
 static const char *client_bound(struct client *c)
 {
-	return c->bound ? c->bound : xmpp_conn_get_bound_jid(c->conn);
+	return c->bound;
 }
 
 static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
@@ -674,18 +763,83 @@ static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	return 1;
 }
 
-/* ---- token login: the stream negotiated by hand (raw mode) ---- */
+/* ---- the stream negotiated here (libstrophe's raw mode) ---- */
+/*
+ * libstrophe negotiates a stream itself only for passwords, computing
+ * SCRAM's 4096 PBKDF2 rounds with its own SHA-1 (more than half of a
+ * login's CPU in the daemon) and asking for a stream management ack after
+ * every stanza it sends (Prosody's cost per message doubled); it speaks
+ * no token mechanism. So every stream is negotiated here: STARTTLS; SASL
+ * with a password (scram.c, on OpenSSL; PLAIN, under TLS, only where the
+ * server offers nothing better) or a token (sasl.c); then the stream is
+ * resumed (XEP-0198, smacks.c) or bound, and managed from then on.
+ */
 
-/* Ends a raw negotiation that cannot go on; why is for the log. */
+/* Ends a negotiation that cannot go on; why is for the log. */
 static void client_raw_fail(struct client *c, enum client_error err,
 			    const char *why)
 {
-	log_warn("token login of %s: %s", xmpp_conn_get_jid(c->conn), why);
+	log_warn("login of %s: %s", xmpp_conn_get_jid(c->conn), why);
 	if (err == CLIENT_ERR_AUTH)
 		c->authfail = 1;
 	else if (!c->certfail)
 		c->raw_error = err;
 	xmpp_disconnect(c->conn);
+}
+
+/* Stream management's elements are not stanzas: they bypass the count. */
+static void client_sm_send(struct client *c, const char *name,
+			   const char *attr, const char *value,
+			   const char *attr2, const char *value2)
+{
+	xmpp_stanza_t *el = xmpp_stanza_new(c->ctx);
+
+	if (el && xmpp_stanza_set_name(el, name) == XMPP_EOK &&
+	    xmpp_stanza_set_ns(el, SMACKS_NS) == XMPP_EOK &&
+	    (!attr || xmpp_stanza_set_attribute(el, attr, value) == XMPP_EOK) &&
+	    (!attr2 || xmpp_stanza_set_attribute(el, attr2, value2) == XMPP_EOK))
+		xmpp_send(c->conn, el);
+	else
+		log_error("stream management of %s: out of memory",
+			  xmpp_conn_get_jid(c->conn));
+	if (el)
+		xmpp_stanza_release(el);
+	c->shard->dirty = 1;
+}
+
+/* Stanzas the server has not acknowledged, again on a new stream. */
+static void client_sm_resend(struct client *c)
+{
+	struct smacks_item *it;
+
+	smacks_each(&c->sm, it)
+		xmpp_send_raw(c->conn, it->data, it->len);
+	client_sm_list(c);
+	c->shard->dirty = 1;
+}
+
+/* The SASL mechanism and first message for a password: SCRAM when
+ * offered, else PLAIN (the stream is under TLS by now). */
+static char *client_password_first(struct client *c,
+				   const char *const *offered, size_t n,
+				   const char **mech)
+{
+	char *local = xmpp_jid_node(c->ctx, xmpp_conn_get_jid(c->conn));
+	char *b64 = NULL;
+
+	*mech = scram_pick(offered, n);
+	if (!*mech && sasl_offered(SASL_PLAIN, offered, n))
+		*mech = SASL_PLAIN;
+	scram_free(c->scram);
+	c->scram = NULL;
+	c->scram_step = 0;
+	if (local && *mech && strcmp(*mech, SASL_PLAIN) == 0)
+		b64 = sasl_initial_response(SASL_PLAIN, local, c->secret);
+	else if (local && *mech &&
+		 (c->scram = scram_new(*mech, local, c->secret, NULL)))
+		b64 = scram_client_first(c->scram);
+	xmpp_free(c->ctx, local);
+	return b64;
 }
 
 static void client_raw_auth(struct client *c, xmpp_stanza_t *mechs)
@@ -694,32 +848,100 @@ static void client_raw_auth(struct client *c, xmpp_stanza_t *mechs)
 	char *texts[CLIENT_MECHS_MAX];
 	size_t n = 0;
 	char bare[JID_MAX + 1];
+	const char *mech;
+	char *b64;
 
 	for (xmpp_stanza_t *m = mechs ? xmpp_stanza_get_children(mechs) : NULL;
 	     m && n < CLIENT_MECHS_MAX; m = xmpp_stanza_get_next(m))
 		if ((texts[n] = xmpp_stanza_get_text(m)))
 			offered[n] = texts[n], n++;
-	const char *mech = sasl_pick(c->mech, offered, n);
-	char *b64 = mech && jid_bare(xmpp_conn_get_jid(c->conn), bare,
-				     sizeof(bare)) == 0
-			    ? sasl_initial_response(mech, bare, c->token)
-			    : NULL;
+	if (c->token) {
+		mech = sasl_pick(c->mech, offered, n);
+		b64 = mech && jid_bare(xmpp_conn_get_jid(c->conn), bare,
+				       sizeof(bare)) == 0
+			      ? sasl_initial_response(mech, bare, c->secret)
+			      : NULL;
+	} else {
+		b64 = client_password_first(c, offered, n, &mech);
+	}
 	for (size_t i = 0; i < n; i++)
 		xmpp_free(c->ctx, texts[i]);
 	if (!b64) {
 		client_raw_fail(c, CLIENT_ERR_AUTH,
-				mech ? "out of memory"
-				     : "the server offers no such token mechanism");
+				mech    ? "out of memory"
+				: c->token ? "the server offers no such token mechanism"
+					   : "the server offers no password mechanism");
 		return;
 	}
 	/* Google's X-OAUTH2 wants its service attribute; others ignore it. */
 	xmpp_send_raw_string(c->conn,
-			     "<auth xmlns='%s' mechanism='%s' "
-			     "xmlns:ga='http://www.google.com/talk/protocol/auth' "
-			     "ga:service='oauth2'>%s</auth>",
-			     CLIENT_NS_SASL, mech, b64);
+			     "<auth xmlns='%s' mechanism='%s'%s>%s</auth>",
+			     CLIENT_NS_SASL, mech,
+			     c->token ? " xmlns:ga='http://www.google.com/talk/"
+					"protocol/auth' ga:service='oauth2'"
+				      : "",
+			     b64);
 	seal_wipe(b64, strlen(b64));
 	free(b64);
+}
+
+/* SCRAM's server-first; or, from some servers, its server-final in a
+ * challenge of its own before an empty success. */
+static void client_raw_challenge(struct client *c, xmpp_stanza_t *st)
+{
+	char *text = xmpp_stanza_get_text(st);
+	char *reply = NULL;
+
+	if (c->scram && c->scram_step == 0 && text &&
+	    (reply = scram_client_final(c->scram, text))) {
+		c->scram_step = 1;
+		xmpp_send_raw_string(c->conn, "<response xmlns='%s'>%s</response>",
+				     CLIENT_NS_SASL, reply);
+		seal_wipe(reply, strlen(reply));
+		free(reply);
+	} else if (c->scram && c->scram_step == 1 && text &&
+		   scram_verify_server(c->scram, text) == 0) {
+		c->scram_step = 2;
+		xmpp_send_raw_string(c->conn, "<response xmlns='%s'/>",
+				     CLIENT_NS_SASL);
+	} else {
+		client_raw_fail(c, CLIENT_ERR_AUTH, "unexpected SASL challenge");
+	}
+	xmpp_free(c->ctx, text);
+}
+
+/* SCRAM is mutual: the server proves it knows the password too. */
+static void client_raw_success(struct client *c, xmpp_stanza_t *st)
+{
+	char *text = c->scram ? xmpp_stanza_get_text(st) : NULL;
+	int proven = !c->scram || c->scram_step == 2 ||
+		     (c->scram_step == 1 && text &&
+		      scram_verify_server(c->scram, text) == 0);
+
+	xmpp_free(c->ctx, text);
+	scram_free(c->scram);
+	c->scram = NULL;
+	if (!proven) {
+		client_raw_fail(c, CLIENT_ERR_AUTH,
+				"the server did not prove it knows the password");
+		return;
+	}
+	c->step = CLIENT_RAW_BIND;
+	xmpp_conn_open_stream_default(c->conn);
+}
+
+/* Bound, and in a session where the server wants one: stream management
+ * from here on, then the roster. */
+static void client_raw_ready(struct client *c)
+{
+	if (c->sm_offered) {
+		client_sm_send(c, "enable", "resume", "true", NULL, NULL);
+		smacks_enable(&c->sm);
+		client_sm_resend(c);
+	} else {
+		smacks_off(&c->sm);
+	}
+	client_request_roster(c);
 }
 
 static int client_raw_session_done(xmpp_conn_t *conn, xmpp_stanza_t *st,
@@ -731,7 +953,7 @@ static int client_raw_session_done(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	const char *type = xmpp_stanza_get_type(st);
 
 	if (type && strcmp(type, "result") == 0)
-		client_request_roster(c);
+		client_raw_ready(c);
 	else
 		client_raw_fail(c, CLIENT_ERR_STREAM, "session refused");
 	return 0;
@@ -787,25 +1009,42 @@ static int client_raw_bound(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		client_raw_iq(c, "session", CLIENT_NS_SESSION, NULL,
 			      client_raw_session_done);
 	else
-		client_request_roster(c);
+		client_raw_ready(c);
 	return 0;
 }
 
+static void client_raw_send_bind(struct client *c)
+{
+	char *res = xmpp_jid_resource(c->ctx, xmpp_conn_get_jid(c->conn));
+
+	c->step = CLIENT_RAW_BIND;
+	client_raw_iq(c, "bind", CLIENT_NS_BIND, res, client_raw_bound);
+	xmpp_free(c->ctx, res);
+}
+
+/* After SASL: resume the stream we had (XEP-0198 5) or bind a new one. */
 static void client_raw_bind(struct client *c, xmpp_stanza_t *features)
 {
 	xmpp_stanza_t *sess =
 		xmpp_stanza_get_child_by_ns(features, CLIENT_NS_SESSION);
-	char *res = xmpp_jid_resource(c->ctx, xmpp_conn_get_jid(c->conn));
+	char h[16];
 
 	if (!xmpp_stanza_get_child_by_ns(features, CLIENT_NS_BIND)) {
 		client_raw_fail(c, CLIENT_ERR_STREAM, "no resource binding");
-	} else {
-		/* RFC 6121 dropped sessions; old servers still require one. */
-		c->need_session =
-			sess && !xmpp_stanza_get_child_by_name(sess, "optional");
-		client_raw_iq(c, "bind", CLIENT_NS_BIND, res, client_raw_bound);
+		return;
 	}
-	xmpp_free(c->ctx, res);
+	/* RFC 6121 dropped sessions; old servers still require one. */
+	c->need_session =
+		sess && !xmpp_stanza_get_child_by_name(sess, "optional");
+	c->sm_offered = xmpp_stanza_get_child_by_ns(features, SMACKS_NS) != NULL;
+	if (c->sm_offered && c->sm.id) {
+		c->step = CLIENT_RAW_RESUME;
+		snprintf(h, sizeof(h), "%u", (unsigned)c->sm.in);
+		client_sm_send(c, "resume", "previd", c->sm.id, "h", h);
+		return;
+	}
+	smacks_forget(&c->sm);
+	client_raw_send_bind(c);
 }
 
 static int client_raw_features(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
@@ -828,6 +1067,7 @@ static int client_raw_features(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	case CLIENT_RAW_BIND:
 		client_raw_bind(c, st);
 		break;
+	case CLIENT_RAW_RESUME:
 	case CLIENT_RAW_DONE:
 		break;
 	}
@@ -856,14 +1096,17 @@ static int client_raw_sasl(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 	struct client *c = ud;
 	const char *name = xmpp_stanza_get_name(st);
 
+	(void)conn;
 	if (c->step != CLIENT_RAW_AUTH || !name)
 		return 1;
-	if (strcmp(name, "success") == 0) {
-		c->step = CLIENT_RAW_BIND;
-		xmpp_conn_open_stream_default(conn);
-	} else if (strcmp(name, "failure") == 0) {
-		client_raw_fail(c, CLIENT_ERR_AUTH, "the server refused the token");
-	}
+	if (strcmp(name, "challenge") == 0)
+		client_raw_challenge(c, st);
+	else if (strcmp(name, "success") == 0)
+		client_raw_success(c, st);
+	else if (strcmp(name, "failure") == 0)
+		client_raw_fail(c, CLIENT_ERR_AUTH,
+				c->token ? "the server refused the token"
+					 : "the server refused the password");
 	return 1;
 }
 
@@ -883,6 +1126,95 @@ static int client_raw_stream_error(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	return 1;
 }
 
+/* <resumed/>: the server kept our session; what it missed goes again. */
+static void client_raw_resumed(struct client *c, xmpp_stanza_t *st)
+{
+	uint32_t h;
+
+	if (smacks_parse_h(xmpp_stanza_get_attribute(st, "h"), &h) == -1 ||
+	    smacks_resumed(&c->sm, h) == -1 || !c->sm.bound) {
+		smacks_off(&c->sm);
+		client_raw_fail(c, CLIENT_ERR_STREAM, "resumption miscounted");
+		return;
+	}
+	free(c->bound);
+	if (!(c->bound = strdup(c->sm.bound))) {
+		client_raw_fail(c, CLIENT_ERR_LIMIT, "out of memory");
+		return;
+	}
+	c->step = CLIENT_RAW_DONE;
+	log_info("stream of %s resumed", c->bound);
+	client_sm_resend(c);
+	client_request_roster(c);
+}
+
+/* <failed/> to <resume/> (the server forgot the stream: a new one, on
+ * which what it had not acknowledged goes again) or to <enable/>. */
+static void client_raw_sm_failed(struct client *c, xmpp_stanza_t *st)
+{
+	uint32_t h;
+
+	if (c->step != CLIENT_RAW_RESUME) {
+		smacks_off(&c->sm);
+		return;
+	}
+	/* XEP-0198 1.6: the count it had, so as not to send those again. */
+	if (smacks_parse_h(xmpp_stanza_get_attribute(st, "h"), &h) == 0)
+		smacks_had(&c->sm, h);
+	smacks_forget(&c->sm);
+	client_raw_send_bind(c);
+}
+
+/* Everything in XEP-0198's namespace, once the stream is authenticated. */
+static int client_on_sm(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	const char *name = xmpp_stanza_get_name(st);
+	uint32_t h;
+
+	(void)conn;
+	if (!name || c->step < CLIENT_RAW_BIND)
+		return 1;
+	if (strcmp(name, "r") == 0) {
+		smacks_asked(&c->sm);
+	} else if (strcmp(name, "a") == 0) {
+		if (smacks_parse_h(xmpp_stanza_get_attribute(st, "h"), &h) == -1 ||
+		    smacks_acked(&c->sm, h) == -1) {
+			client_raw_fail(c, CLIENT_ERR_STREAM,
+					"the server acknowledged what was never sent");
+			return 1;
+		}
+	} else if (strcmp(name, "enabled") == 0) {
+		const char *resume = xmpp_stanza_get_attribute(st, "resume");
+		int can = resume && (strcmp(resume, "true") == 0 ||
+				     strcmp(resume, "1") == 0);
+		smacks_enabled(&c->sm, can ? xmpp_stanza_get_id(st) : NULL,
+			       client_bound(c));
+	} else if (strcmp(name, "resumed") == 0 && c->step == CLIENT_RAW_RESUME) {
+		client_raw_resumed(c, st);
+	} else if (strcmp(name, "failed") == 0) {
+		client_raw_sm_failed(c, st);
+	}
+	client_sm_list(c);
+	return 1;
+}
+
+/* XEP-0198 counts the server's stanzas we handled: message, presence and
+ * iq of the client namespace, not its own elements nor SASL's. */
+static int client_count_in(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct client *c = ud;
+	const char *name = xmpp_stanza_get_name(st);
+	const char *ns = xmpp_stanza_get_ns(st);
+
+	(void)conn;
+	if (name && (!ns || strcmp(ns, XMPP_NS_CLIENT) == 0) &&
+	    (strcmp(name, "message") == 0 || strcmp(name, "presence") == 0 ||
+	     strcmp(name, "iq") == 0))
+		smacks_received(&c->sm);
+	return 1;
+}
+
 static void client_raw_handlers(struct client *c)
 {
 	xmpp_handler_add(c->conn, client_raw_features, XMPP_NS_STREAMS,
@@ -893,6 +1225,8 @@ static void client_raw_handlers(struct client *c)
 			 NULL, c);
 	xmpp_handler_add(c->conn, client_raw_sasl, CLIENT_NS_SASL, NULL, NULL,
 			 c);
+	xmpp_handler_add(c->conn, client_on_sm, SMACKS_NS, NULL, NULL, c);
+	xmpp_handler_add(c->conn, client_count_in, NULL, NULL, NULL, c);
 }
 
 static enum client_error client_classify(struct client *c, int error,
@@ -936,11 +1270,8 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 		return;
 	}
 	/* In raw mode each stream (re)opening says CONNECT: features lead. */
-	if (event == XMPP_CONN_CONNECT) {
-		if (!c->token)
-			client_request_roster(c);
+	if (event == XMPP_CONN_CONNECT)
 		return;
-	}
 	if (event != XMPP_CONN_DISCONNECT && event != XMPP_CONN_FAIL)
 		return;
 	enum client_error err = client_classify(c, error, se);
@@ -950,18 +1281,25 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 	c->raw_error = CLIENT_OK;
 	free(c->bound);
 	c->bound = NULL;
+	scram_free(c->scram);
+	c->scram = NULL;
+	smacks_lost(&c->sm);
+	client_sm_unlist(c);
 	c->ev->offline(c->ud, err, was_online);
 }
 
-/* A token login: stream negotiated by client_raw_*, no password. */
-static int client_use_token(struct client *c, const char *token,
-			    const char *mech)
+/* The password, or the token and its mechanism (token_mech NULL: a
+ * password; empty: the server's offer decides). */
+static int client_use_secret(struct client *c, const char *secret,
+			     const char *token_mech)
 {
-	if (!(c->token = strdup(token)))
+	if (!(c->secret = strdup(secret)))
 		return -1;
-	c->mech = *mech ? (strcmp(mech, SASL_XOAUTH2) == 0 ? SASL_XOAUTH2
-							  : SASL_OAUTHBEARER)
-			: NULL;
+	c->token = token_mech != NULL;
+	if (token_mech && *token_mech)
+		c->mech = strcmp(token_mech, SASL_XOAUTH2) == 0
+				  ? SASL_XOAUTH2
+				  : SASL_OAUTHBEARER;
 	client_raw_handlers(c);
 	return 0;
 }
@@ -989,9 +1327,7 @@ struct client *client_new(struct client_ctx *cx, const char *jid,
 	c->ud = ud;
 	snprintf(full, sizeof(full), "%s/%s", jid, resource);
 	xmpp_conn_set_jid(c->conn, full);
-	if (!token_mech) {
-		xmpp_conn_set_pass(c->conn, secret);
-	} else if (client_use_token(c, secret, token_mech) == -1) {
+	if (client_use_secret(c, secret, token_mech) == -1) {
 		xmpp_conn_release(c->conn);
 		free(c);
 		return NULL;
@@ -1022,11 +1358,7 @@ int client_connect(struct client *c)
 	const char *host = cfg->xmpp_connect_host[0] ? cfg->xmpp_connect_host
 						      : NULL;
 
-	int (*connect)(xmpp_conn_t *, const char *, unsigned short,
-		       xmpp_conn_handler, void *) =
-		c->token ? xmpp_connect_raw : xmpp_connect_client;
-
-	if (connect(c->conn, host, (unsigned short)cfg->xmpp_connect_port,
+	if (xmpp_connect_raw(c->conn, host, (unsigned short)cfg->xmpp_connect_port,
 		    client_on_conn, c) != XMPP_EOK) {
 		log_error("cannot start connecting %s", xmpp_conn_get_jid(c->conn));
 		return -1;
@@ -1062,10 +1394,11 @@ void client_free(struct client *c)
 	/* Releasing a live connection fires its handler: silence it first. */
 	c->ev = NULL;
 	xmpp_conn_release(c->conn);
-	if (c->token) {
-		seal_wipe(c->token, strlen(c->token));
-		free(c->token);
-	}
+	seal_wipe(c->secret, strlen(c->secret));
+	free(c->secret);
+	scram_free(c->scram);
+	client_sm_unlist(c);
+	smacks_clear(&c->sm);
 	free(c->bound);
 	free(c);
 }

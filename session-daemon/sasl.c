@@ -1,4 +1,4 @@
-/* sasl.c: token SASL mechanisms (sasl.h). */
+/* sasl.c: token SASL mechanisms, and PLAIN (sasl.h). */
 #include "sasl.h"
 
 #include <stddef.h>
@@ -14,8 +14,7 @@ int sasl_is_token_mech(const char *name)
 	       strcmp(name, SASL_XOAUTH2) == 0;
 }
 
-static int sasl_offered(const char *mech, const char *const *offered,
-			size_t n)
+int sasl_offered(const char *mech, const char *const *offered, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (offered[i] && strcmp(offered[i], mech) == 0)
@@ -38,21 +37,22 @@ const char *sasl_pick(const char *want, const char *const *offered,
 	return NULL;
 }
 
-char *sasl_initial_response(const char *mech, const char *bare_jid,
-			    const char *token)
+char *sasl_initial_response(const char *mech, const char *who,
+			    const char *secret)
 {
-	size_t len = strlen(bare_jid) + strlen(token) + 32;
+	size_t len = strlen(who) + strlen(secret) + 32;
 	char *msg = malloc(len), *b64 = NULL;
 	int n = -1;
 
 	if (!msg)
 		return NULL;
-	/* X-OAUTH2: authzid NUL authcid NUL token, as in SASL PLAIN.
-	 * OAUTHBEARER (RFC 7628 3.1): gs2 header, then kvpairs. */
-	if (strcmp(mech, SASL_XOAUTH2) == 0) {
-		n = snprintf(msg, len, "%c%s%c%s", 0, bare_jid, 0, token);
+	/* PLAIN (RFC 4616): authzid NUL authcid NUL password; X-OAUTH2 the
+	 * same with the bare JID and the token. OAUTHBEARER (RFC 7628 3.1):
+	 * gs2 header, then kvpairs. */
+	if (strcmp(mech, SASL_XOAUTH2) == 0 || strcmp(mech, SASL_PLAIN) == 0) {
+		n = snprintf(msg, len, "%c%s%c%s", 0, who, 0, secret);
 	} else if (strcmp(mech, SASL_OAUTHBEARER) == 0) {
-		n = snprintf(msg, len, "n,,\001auth=Bearer %s\001\001", token);
+		n = snprintf(msg, len, "n,,\001auth=Bearer %s\001\001", secret);
 	}
 	if (n > 0 && (size_t)n < len)
 		b64 = seal_base64(msg, (size_t)n, SEAL_B64);

@@ -1,7 +1,8 @@
 /*
  * webpush.h: the cryptography of Web Push: RFC 8291 message encryption
  * (one RFC 8188 "aes128gcm" record) and RFC 8292 VAPID authorization.
- * Only this module touches OpenSSL's libcrypto. Sending the request, its
+ * Of the push path, only this module touches OpenSSL's libcrypto (scram.c
+ * is the other user, for logins). Sending the request, its
  * headers other than Authorization, and retries belong to the push module.
  */
 #ifndef TALKPROXY_WEBPUSH_H

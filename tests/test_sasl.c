@@ -41,7 +41,12 @@ static void test_responses(void)
 	ok(b && strcmp(b, "biwsAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQm"
 			  "hiSFJoZG1semRHRXVZMjl0Q2c9PQEB") == 0,
 	   "OAUTHBEARER: a gs2 header without authzid, then auth=Bearer");
-	ok(sasl_initial_response("PLAIN", "a@b", "t") == NULL,
+	char *p = sasl_initial_response(SASL_PLAIN, "alice", "pw");
+	/* printf '\0alice\0pw' | base64 */
+	ok(p && strcmp(p, "AGFsaWNlAHB3") == 0,
+	   "PLAIN: no authzid, the localpart, the password");
+	free(p);
+	ok(sasl_initial_response("DIGEST-MD5", "a@b", "t") == NULL,
 	   "no response for a mechanism this module does not build");
 	free(x);
 	free(b);
