@@ -677,7 +677,7 @@ ssl = {{
 	certificate = "{tmp}/certs/localhost.crt";
 	key = "{tmp}/certs/localhost.key";
 }}
-
+{extra}
 VirtualHost "{domain}"
 """
 
@@ -733,7 +733,7 @@ class Stack:
 
     def __init__(self, *, ports=None, daemon=True, web=True, push=False,
                  extra_users=0, xmpp="prosody", valgrind=False,
-                 **conf_overrides):
+                 prosody_extra="", **conf_overrides):
         for key in conf_overrides:
             if "." not in key:
                 raise TypeError("config overrides are 'section.key', not %r" % key)
@@ -745,6 +745,7 @@ class Stack:
         self.want_push = push
         self.extra_users = extra_users
         self.want_xmpp = xmpp  # "prosody", or "ejabberd" (token logins)
+        self.prosody_extra = prosody_extra  # global Prosody settings added
         self.valgrind = valgrind  # run talkproxyd under memcheck
         self.ejabberd = None
         self.pushep = None
@@ -1058,7 +1059,7 @@ class Stack:
         conf = self.path("prosody.cfg.lua")
         with open(conf, "w") as f:
             f.write(PROSODY_CONF.format(
-                tmp=self.tmp, port=port, domain=DOMAIN,
+                tmp=self.tmp, port=port, domain=DOMAIN, extra=self.prosody_extra,
                 log_level="debug" if os.environ.get("TP_DEBUG") else "info"))
         write_accounts(self.path("prosody-data", DOMAIN, "accounts"),
                        {bench_user(i): BENCH_PASSWORD for i in range(self.extra_users)})
