@@ -247,10 +247,6 @@ static void client_send(struct client *c, xmpp_stanza_t *st)
 	c->shard->dirty = 1;
 }
 
-static void client_sm_send(struct client *c, const char *name,
-			   const char *attr, const char *value,
-			   const char *attr2, const char *value2);
-
 /* Puts c where client_sm_run() looks when its stream management may have
  * something to send: walking every client each pass is what the shards
  * avoid. */
@@ -277,6 +273,26 @@ static void client_sm_unlist(struct client *c)
 	if (c->sm_next)
 		c->sm_next->sm_prev = c->sm_prev;
 	c->sm_listed = 0;
+}
+
+/* Stream management's elements are not stanzas: they bypass the count. */
+static void client_sm_send(struct client *c, const char *name,
+			   const char *attr, const char *value,
+			   const char *attr2, const char *value2)
+{
+	xmpp_stanza_t *el = xmpp_stanza_new(c->ctx);
+
+	if (el && xmpp_stanza_set_name(el, name) == XMPP_EOK &&
+	    xmpp_stanza_set_ns(el, SMACKS_NS) == XMPP_EOK &&
+	    (!attr || xmpp_stanza_set_attribute(el, attr, value) == XMPP_EOK) &&
+	    (!attr2 || xmpp_stanza_set_attribute(el, attr2, value2) == XMPP_EOK))
+		xmpp_send(c->conn, el);
+	else
+		log_error("stream management of %s: out of memory",
+			  xmpp_conn_get_jid(c->conn));
+	if (el)
+		xmpp_stanza_release(el);
+	c->shard->dirty = 1;
 }
 
 /* The answers and requests whose time has come; *wait_ms lowered to the
@@ -787,26 +803,6 @@ static void client_raw_fail(struct client *c, enum client_error err,
 	xmpp_disconnect(c->conn);
 }
 
-/* Stream management's elements are not stanzas: they bypass the count. */
-static void client_sm_send(struct client *c, const char *name,
-			   const char *attr, const char *value,
-			   const char *attr2, const char *value2)
-{
-	xmpp_stanza_t *el = xmpp_stanza_new(c->ctx);
-
-	if (el && xmpp_stanza_set_name(el, name) == XMPP_EOK &&
-	    xmpp_stanza_set_ns(el, SMACKS_NS) == XMPP_EOK &&
-	    (!attr || xmpp_stanza_set_attribute(el, attr, value) == XMPP_EOK) &&
-	    (!attr2 || xmpp_stanza_set_attribute(el, attr2, value2) == XMPP_EOK))
-		xmpp_send(c->conn, el);
-	else
-		log_error("stream management of %s: out of memory",
-			  xmpp_conn_get_jid(c->conn));
-	if (el)
-		xmpp_stanza_release(el);
-	c->shard->dirty = 1;
-}
-
 /* Stanzas the server has not acknowledged, again on a new stream. */
 static void client_sm_resend(struct client *c)
 {
@@ -1229,7 +1225,7 @@ static void client_raw_handlers(struct client *c)
 	xmpp_handler_add(c->conn, client_count_in, NULL, NULL, NULL, c);
 }
 
-static enum client_error client_classify(struct client *c, int error,
+static enum client_error client_classify(struct client *c,
 					 xmpp_stream_error_t *se)
 {
 	if (c->limit)
@@ -1246,14 +1242,10 @@ static enum client_error client_classify(struct client *c, int error,
 		return CLIENT_ERR_CONFLICT;
 	if (se)
 		return CLIENT_ERR_STREAM;
-	if (error)
-		return CLIENT_ERR_NETWORK;
-	/*
-	 * libstrophe closes the stream itself, with no error code, when the
-	 * server refused every SASL mechanism; before we were online that
-	 * is the only clean close it makes.
-	 */
-	return c->online ? CLIENT_ERR_NETWORK : CLIENT_ERR_AUTH;
+	/* A socket error, or a clean close: a refused secret set authfail
+	 * where the negotiation saw it, so this is the server going away,
+	 * at login time too. */
+	return CLIENT_ERR_NETWORK;
 }
 
 static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
@@ -1262,6 +1254,7 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 	struct client *c = ud;
 
 	(void)conn;
+	(void)error; /* a socket error and a clean close end alike */
 	if (!c->ev) /* being freed */
 		return;
 	if (event == XMPP_CONN_RAW_CONNECT) {
@@ -1274,7 +1267,7 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 		return;
 	if (event != XMPP_CONN_DISCONNECT && event != XMPP_CONN_FAIL)
 		return;
-	enum client_error err = client_classify(c, error, se);
+	enum client_error err = client_classify(c, se);
 	int was_online = c->online;
 	c->online = 0;
 	c->certfail = c->limit = c->authfail = 0;
@@ -1332,7 +1325,6 @@ struct client *client_new(struct client_ctx *cx, const char *jid,
 		free(c);
 		return NULL;
 	}
-	xmpp_conn_set_flags(c->conn, XMPP_CONN_FLAG_MANDATORY_TLS);
 	if (cx->cfg->xmpp_cafile[0])
 		xmpp_conn_set_cafile(c->conn, cx->cfg->xmpp_cafile);
 	if (cx->cfg->xmpp_capath[0])
