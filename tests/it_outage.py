@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
 from harness.cutter import Cutter  # noqa: E402
-from harness.sealed import fetch_queue, open_item  # noqa: E402
+from harness.sealed import bodies, fetch_queue  # noqa: E402
 from harness.stack import DOMAIN, Stack  # noqa: E402
 
 BOB = "bob@" + DOMAIN
@@ -36,11 +36,9 @@ def until(fn, timeout, interval=0.1):
     return got
 
 
-def bodies(st, token, key):
+def queued(st, token, key):
     status, answer = fetch_queue(st, token)
-    if status != 200:
-        return None
-    return [open_item(key, m).get("body") for m in answer["messages"]]
+    return bodies(key, answer) if status == 200 else None
 
 
 def redis_outage(st, token, key, jid, bob):
@@ -62,9 +60,9 @@ def redis_outage(st, token, key, jid, bob):
     got = bob.wait_message(lambda m: m["body"] == "redis is back", 10)
     tap.ok(status == 200 and got is not None,
            "the daemon takes requests again: a message reaches bob")
-    got = until(lambda: "during the redis outage" in (bodies(st, token, key) or []), 10)
+    got = until(lambda: "during the redis outage" in (queued(st, token, key) or []), 10)
     tap.ok(got, "the message that arrived while Redis was down is stored once it is back")
-    tap.is_((bodies(st, token, key) or []).count("during the redis outage"), 1, "exactly once")
+    tap.is_((queued(st, token, key) or []).count("during the redis outage"), 1, "exactly once")
 
 
 def xmpp_outage(st, token, key, jid):
@@ -82,10 +80,10 @@ def xmpp_outage(st, token, key, jid):
     ok = until(lambda: st.call("message", {"to": BOB, "body": "back online"},
                                token=token)[0] == 200, 40, interval=0.5)
     tap.ok(ok, "the daemon reconnects by itself (%.1f s, with backoff)" % (time.time() - t0))
-    got = until(lambda: "while alice reconnects" in (bodies(st, token, key) or []), 15)
+    got = until(lambda: "while alice reconnects" in (queued(st, token, key) or []), 15)
     tap.ok(got, "a message sent while our stream was down reaches the queue")
     time.sleep(1)
-    tap.is_((bodies(st, token, key) or []).count("while alice reconnects"), 1,
+    tap.is_((queued(st, token, key) or []).count("while alice reconnects"), 1,
             "exactly once")
     log = st.daemon_log()
     tap.ok("stream down" in log and "reconnecting" in log,
@@ -97,19 +95,7 @@ def stream_cut():
     the session): the daemon resumes it with XEP-0198 and what the peer
     sent meanwhile arrives once."""
     # Prosody names a resumption only in its debug log.
-    old = os.environ.get("TP_DEBUG")
-    os.environ["TP_DEBUG"] = "1"
-    try:
-        stream_cut_run()
-    finally:
-        if old is None:
-            del os.environ["TP_DEBUG"]
-        else:
-            os.environ["TP_DEBUG"] = old
-
-
-def stream_cut_run():
-    with Stack(daemon=False) as st:
+    with Stack(daemon=False, prosody_debug=True) as st:
         tap.on_failure(st.dump_logs)
         cutter = Cutter(st.ports["prosody"])
         st.conf_overrides["xmpp.connect_port"] = cutter.port
@@ -120,17 +106,17 @@ def stream_cut_run():
         jid = st.sessions[token]["jid"]
         key = st.call("key", {}, token=token)[2]["key"]
         bob.send_message(jid, "before the cut", id="c0")
-        until(lambda: "before the cut" in (bodies(st, token, key) or []), 10)
+        until(lambda: "before the cut" in (queued(st, token, key) or []), 10)
         tap.is_(cutter.cut(), 1, "the relayed XMPP connection is cut")
         for i in range(3):
             bob.send_message(jid, "during the cut %d" % i, id="c%d" % (i + 1))
         t0 = time.time()
         want = ["before the cut"] + ["during the cut %d" % i for i in range(3)]
-        got = until(lambda: bodies(st, token, key) == want, 30, interval=0.3)
+        got = until(lambda: queued(st, token, key) == want, 30, interval=0.3)
         tap.ok(got, "the messages sent while the path was broken arrive (%.1f s)"
-               % (time.time() - t0), repr(bodies(st, token, key)))
+               % (time.time() - t0), repr(queued(st, token, key)))
         time.sleep(1)
-        tap.is_(bodies(st, token, key), want, "each exactly once")
+        tap.is_(queued(st, token, key), want, "each exactly once")
         with open(st.path("prosody.log"), errors="replace") as f:
             text = f.read()
         tap.ok("mod_smacks session resumed" in text,

@@ -16,15 +16,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.sealed import fetch_queue, open_item, wait_queue  # noqa: E402
+from harness.sealed import bodies, fetch_queue, open_item, wait_queue  # noqa: E402
 from harness.stack import DOMAIN, Stack  # noqa: E402
 
 HINTS_NS = "urn:xmpp:hints"
 BOB = "bob@" + DOMAIN
-
-
-def bodies(key, answer):
-    return [open_item(key, m).get("body") for m in answer.get("messages", [])]
 
 
 def check_key(st, token):

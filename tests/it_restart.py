@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.sealed import open_item, wait_queue  # noqa: E402
+from harness.sealed import bodies, open_item, wait_queue  # noqa: E402
 from harness.stack import (DOMAIN, Proc, Stack, StackError, builddir,  # noqa: E402
                            token_hashes)
 
@@ -30,8 +30,7 @@ SECRET = "the eagle lands at noon 7f3a"
 
 
 def queue_bodies(st, token, key, count, timeout=15):
-    answer = wait_queue(st, token, count, timeout=timeout) or {}
-    return [open_item(key, m).get("body") for m in answer.get("messages", [])]
+    return bodies(key, wait_queue(st, token, count, timeout=timeout) or {})
 
 
 def online_again(bob, jid, since, timeout=15):
@@ -89,13 +88,13 @@ def restart(st, alice, carol, bob, ep, sig, label):
     tap.ok(back is not None, "%s: bob sees alice online again" % label)
     status, _, answer = st.call("key", {}, token=alice["token"])
     tap.is_(answer.get("key"), alice["key"], "%s: alice's key is the same" % label)
-    bodies = queue_bodies(st, alice["token"], alice["key"], 1)
+    queued = queue_bodies(st, alice["token"], alice["key"], 1)
     want = "while down " + label
     deadline = time.time() + 10
-    while bodies.count(want) == 0 and time.time() < deadline:
+    while queued.count(want) == 0 and time.time() < deadline:
         time.sleep(0.2)
-        bodies = queue_bodies(st, alice["token"], alice["key"], 1)
-    tap.is_(bodies.count(want), 1,
+        queued = queue_bodies(st, alice["token"], alice["key"], 1)
+    tap.is_(queued.count(want), 1,
             "%s: a message sent while no daemon ran reaches the queue once" % label)
     n = len(ep.log("hook", "carol"))
     bob.send_message(carol["jid"], "after " + label, id="after-" + label)

@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
-from harness.sealed import fetch_queue, open_item  # noqa: E402
+from harness.sealed import bodies, fetch_queue  # noqa: E402
 from harness.stack import DOMAIN, Stack  # noqa: E402
 
 BOB = "bob@" + DOMAIN
@@ -41,11 +41,9 @@ def prosody_log(st):
         return f.read()
 
 
-def queued_bodies(st, token, key):
+def queued(st, token, key):
     status, answer = fetch_queue(st, token)
-    if status != 200:
-        return []
-    return [open_item(key, m).get("body") for m in answer["messages"]]
+    return bodies(key, answer) if status == 200 else []
 
 
 def scram_login():
@@ -74,57 +72,50 @@ def plain_only():
         key = st.call("key", {}, token=token)[2]["key"]
         bob.send_message(jid, "back to alice", id="p1")
         deadline = time.time() + 10
-        while time.time() < deadline and "back to alice" not in queued_bodies(st, token, key):
+        while time.time() < deadline and "back to alice" not in queued(st, token, key):
             time.sleep(0.2)
-        tap.ok("back to alice" in queued_bodies(st, token, key),
+        tap.ok("back to alice" in queued(st, token, key),
                "and bob's answer reaches her queue")
 
 
 def batched_acks():
-    old = os.environ.get("TP_DEBUG")
-    os.environ["TP_DEBUG"] = "1"  # Prosody at debug: it logs each <r>
-    try:
-        with Stack() as st:
-            tap.on_failure(st.dump_logs)
-            bob = st.peer("bob")
-            token = st.login("alice")
-            jid = st.sessions[token]["jid"]
-            key = st.call("key", {}, token=token)[2]["key"]
-            before = prosody_log(st).count(ASK_LINE)
-            # Spaced out, so that each message reaches the daemon alone
-            # and an unbatched answer would follow every one of them.
-            for i in range(BURST):
-                bob.send_message(jid, "burst %d" % i, id="b%d" % i)
-                time.sleep(0.005)
-            want = ["burst %d" % i for i in range(BURST)]
-            deadline = time.time() + 30
-            got, cursor = [], None
-            while time.time() < deadline and len(got) < BURST:
-                # A call returns a page of the queue; the cursor acks it.
-                status, answer = fetch_queue(st, token, ack=cursor)
-                if status != 200:
-                    break
-                got += [open_item(key, m).get("body") for m in answer["messages"]]
-                cursor = answer.get("cursor", cursor)
-                if not answer["messages"]:
-                    time.sleep(0.3)
-            tap.is_(sorted(got), sorted(want), "%d messages from a contact arrive, each once"
-                    % BURST)
-            time.sleep(0.5)
-            text = prosody_log(st)
-            asked = text.count(ASK_LINE) - before
-            tap.ok(0 < asked <= BURST // 4,
-                   "Prosody asked for %d acks for %d messages: ours are batched" % (asked, BURST))
-            tap.ok("Too many unacked" not in text and "resource-constraint" not in text,
-                   "Prosody's queue of unacknowledged stanzas never overflowed")
-            status, _, _ = st.call("message", {"to": BOB, "body": "still here"}, token=token)
-            tap.ok(status == 200 and bob.wait_message(lambda m: m["body"] == "still here", 10),
-                   "the stream still carries alice's messages")
-    finally:
-        if old is None:
-            del os.environ["TP_DEBUG"]
-        else:
-            os.environ["TP_DEBUG"] = old
+    # Prosody logs each <r> it sends only at debug.
+    with Stack(prosody_debug=True) as st:
+        tap.on_failure(st.dump_logs)
+        bob = st.peer("bob")
+        token = st.login("alice")
+        jid = st.sessions[token]["jid"]
+        key = st.call("key", {}, token=token)[2]["key"]
+        before = prosody_log(st).count(ASK_LINE)
+        # Spaced out, so that each message reaches the daemon alone
+        # and an unbatched answer would follow every one of them.
+        for i in range(BURST):
+            bob.send_message(jid, "burst %d" % i, id="b%d" % i)
+            time.sleep(0.005)
+        want = ["burst %d" % i for i in range(BURST)]
+        deadline = time.time() + 30
+        got, cursor = [], None
+        while time.time() < deadline and len(got) < BURST:
+            # A call returns a page of the queue; the cursor acks it.
+            status, answer = fetch_queue(st, token, ack=cursor)
+            if status != 200:
+                break
+            got += bodies(key, answer)
+            cursor = answer.get("cursor", cursor)
+            if not answer["messages"]:
+                time.sleep(0.3)
+        tap.is_(sorted(got), sorted(want), "%d messages from a contact arrive, each once"
+                % BURST)
+        time.sleep(0.5)
+        text = prosody_log(st)
+        asked = text.count(ASK_LINE) - before
+        tap.ok(0 < asked <= BURST // 4,
+               "Prosody asked for %d acks for %d messages: ours are batched" % (asked, BURST))
+        tap.ok("Too many unacked" not in text and "resource-constraint" not in text,
+               "Prosody's queue of unacknowledged stanzas never overflowed")
+        status, _, _ = st.call("message", {"to": BOB, "body": "still here"}, token=token)
+        tap.ok(status == 200 and bob.wait_message(lambda m: m["body"] == "still here", 10),
+               "the stream still carries alice's messages")
 
 
 def main():

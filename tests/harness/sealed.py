@@ -21,6 +21,11 @@ def open_item(key_b64, item_b64):
     return json.loads(plain.decode("utf-8"))
 
 
+def bodies(key_b64, answer):
+    """The bodies of a messagequeue answer's items, each opened."""
+    return [open_item(key_b64, m).get("body") for m in answer.get("messages", [])]
+
+
 def fetch_queue(st, token, ack=None):
     """One messagequeue call; returns (status, answer)."""
     body = {} if ack is None else {"ack": ack}

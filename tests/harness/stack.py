@@ -733,7 +733,7 @@ class Stack:
 
     def __init__(self, *, ports=None, daemon=True, web=True, push=False,
                  extra_users=0, xmpp="prosody", valgrind=False,
-                 prosody_extra="", **conf_overrides):
+                 prosody_extra="", prosody_debug=False, **conf_overrides):
         for key in conf_overrides:
             if "." not in key:
                 raise TypeError("config overrides are 'section.key', not %r" % key)
@@ -746,6 +746,8 @@ class Stack:
         self.extra_users = extra_users
         self.want_xmpp = xmpp  # "prosody", or "ejabberd" (token logins)
         self.prosody_extra = prosody_extra  # global Prosody settings added
+        # Prosody logs some events (resumptions, ack requests) only at debug.
+        self.prosody_debug = prosody_debug or bool(os.environ.get("TP_DEBUG"))
         self.valgrind = valgrind  # run talkproxyd under memcheck
         self.ejabberd = None
         self.pushep = None
@@ -1060,7 +1062,7 @@ class Stack:
         with open(conf, "w") as f:
             f.write(PROSODY_CONF.format(
                 tmp=self.tmp, port=port, domain=DOMAIN, extra=self.prosody_extra,
-                log_level="debug" if os.environ.get("TP_DEBUG") else "info"))
+                log_level="debug" if self.prosody_debug else "info"))
         write_accounts(self.path("prosody-data", DOMAIN, "accounts"),
                        {bench_user(i): BENCH_PASSWORD for i in range(self.extra_users)})
         for user, password in USERS.items():
