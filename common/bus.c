@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "config.h"
 #include "log.h"
@@ -558,20 +557,48 @@ int bus_subscribe(struct bus *b, const char *const *chans, size_t n)
 	return 0;
 }
 
-int bus_next(struct bus *b, char *chan, size_t chanlen, char **msg,
-	     size_t *len)
+/* The next whole reply already read from the socket: 1 (*r set), 0 none,
+ * -1 when the connection failed. */
+static int bus_buffered(struct bus *b, redisReply **r)
+{
+	*r = NULL;
+	if (redisGetReplyFromReader(b->c, (void **)r) != REDIS_OK)
+		return -1;
+	return *r != NULL;
+}
+
+static int bus_is_message(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	       r->element[0]->type == REDIS_REPLY_STRING &&
+	       strcmp(r->element[0]->str, "message") == 0 &&
+	       r->element[1]->type == REDIS_REPLY_STRING &&
+	       r->element[2]->type == REDIS_REPLY_STRING;
+}
+
+int bus_next(struct bus *b, int readable, char *chan, size_t chanlen,
+	     char **msg, size_t *len)
 {
 	redisReply *r;
+	int got;
 
 	for (;;) {
-		if (!b->c || redisGetReply(b->c, (void **)&r) != REDIS_OK)
+		if (!b->c)
 			return -1;
-		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-		    r->element[0]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[0]->str, "message") == 0 &&
-		    r->element[2]->type == REDIS_REPLY_STRING)
+		if ((got = bus_buffered(b, &r)) == -1)
+			return -1;
+		if (got && bus_is_message(r))
 			break;
 		freeReplyObject(r);
+		if (got)
+			continue;
+		/* One read per call: the caller's poll said it would not
+		 * block, and a second could. */
+		if (!readable)
+			return 0;
+		readable = 0;
+		if (redisBufferRead(b->c) != REDIS_OK)
+			return -1;
 	}
 	*msg = malloc(r->element[2]->len + 1);
 	if (*msg) {
@@ -580,13 +607,12 @@ int bus_next(struct bus *b, char *chan, size_t chanlen, char **msg,
 		snprintf(chan, chanlen, "%s", r->element[1]->str);
 	}
 	freeReplyObject(r);
-	return *msg ? 0 : -1;
+	return *msg ? 1 : -1;
 }
 
-void bus_interrupt(struct bus *b)
+int bus_fd(const struct bus *b)
 {
-	if (b && b->c)
-		shutdown(b->c->fd, SHUT_RDWR);
+	return b && b->c ? b->c->fd : -1;
 }
 
 /* ---- the incoming-message queue of a session (a Redis stream) ---- */

@@ -152,16 +152,20 @@ int bus_queue_delete(struct bus *b, const char *sid);
 /* 1 when s has the shape of a queue cursor (a stream id "ms-seq"). */
 int bus_cursor_valid(const char *s);
 
-/* Subscriber side: subscribe once, then read messages forever. */
+/*
+ * Subscriber side: subscribe once, then take messages as they come, from
+ * a loop that polls bus_fd() for input.
+ */
 int bus_subscribe(struct bus *b, const char *const *chans, size_t n);
 /*
- * Blocks until a message arrives. Returns 0 with malloc'd *msg (caller
- * frees) and its channel copied into chan, or -1 when the connection ended
- * (including after bus_interrupt()).
+ * The next message: one already received, else, when readable (the
+ * descriptor has input), what one read brings. Never blocks otherwise.
+ * Returns 1 with malloc'd *msg (caller frees) and its channel copied into
+ * chan, 0 when none has arrived, -1 when the connection ended.
  */
-int bus_next(struct bus *b, char *chan, size_t chanlen, char **msg,
-	     size_t *len);
-/* Safe from another thread: makes a blocked bus_next() return -1. */
-void bus_interrupt(struct bus *b);
+int bus_next(struct bus *b, int readable, char *chan, size_t chanlen,
+	     char **msg, size_t *len);
+/* The connection's descriptor, or -1 when there is none. */
+int bus_fd(const struct bus *b);
 
 #endif

@@ -55,6 +55,7 @@ struct client {
 	const struct client_events *ev;
 	void *ud;
 	int online;
+	int dropping; /* given up for a server that stopped acknowledging */
 	int certfail;
 	int limit;
 	int nosave; /* the server advertises google:nosave */
@@ -98,6 +99,12 @@ struct client {
 /* Every shard runs at least this often, for libstrophe's own timers. */
 #define CLIENT_FULL_RUN_MS 1000
 #define CLIENT_EVENTS 64
+/* Stanzas the server may leave unacknowledged (or libstrophe unwritten)
+ * before the stream counts as congested: a quarter of the limit at which
+ * it is dropped, about 0.1-0.2 s of Prosody's work at full load. */
+#define CLIENT_BACKLOG_MAX (SMACKS_QUEUE_MAX / 4)
+/* The shard number that marks client_ctx_watch()'s descriptor. */
+#define CLIENT_WATCHED CLIENT_SHARDS
 
 struct client_shard {
 	xmpp_ctx_t *ctx;
@@ -112,6 +119,7 @@ struct client_shard {
 struct client_ctx {
 	struct client_shard shard[CLIENT_SHARDS];
 	int epfd;
+	int watched_ready; /* client_ctx_watch()'s descriptor had input */
 	int64_t full_due_ms;
 	/* Clients whose stream management may have something to send. */
 	struct client *sm_list;
@@ -223,28 +231,44 @@ static int64_t client_now_ms(void)
 static void client_sm_list(struct client *c);
 
 /* Queues st on c's stream, its shard writes it in the next pass; a copy
- * stays until the server acknowledges it (smacks.h). */
-static void client_send(struct client *c, xmpp_stanza_t *st)
+ * stays until the server acknowledges it (smacks.h). 0, or -1 when it
+ * cannot go (logged, once for a stream given up). */
+static int client_send(struct client *c, xmpp_stanza_t *st)
 {
 	char *buf;
 	size_t len;
+	int r = 0;
 
+	if (c->dropping)
+		return -1; /* the stream is closing: nothing more goes on it */
 	if (xmpp_stanza_to_text(st, &buf, &len) != XMPP_EOK) {
 		log_error("cannot serialize a stanza for %s",
 			  xmpp_conn_get_jid(c->conn));
-		return;
+		return -1;
 	}
 	if (smacks_sent(&c->sm, buf, len) == -1) {
 		log_warn("%s: the server leaves %d stanzas unacknowledged (or "
 			 "out of memory): reconnecting",
 			 xmpp_conn_get_jid(c->conn), SMACKS_QUEUE_MAX);
+		c->dropping = 1;
 		xmpp_disconnect(c->conn);
+		r = -1;
 	} else {
 		xmpp_send_raw(c->conn, buf, len);
 		client_sm_list(c);
 	}
 	xmpp_free(c->ctx, buf);
 	c->shard->dirty = 1;
+	return r;
+}
+
+int client_congested(const struct client *c)
+{
+	size_t backlog = c->sm.counting
+				 ? c->sm.queued
+				 : (size_t)xmpp_conn_send_queue_len(c->conn);
+
+	return backlog >= CLIENT_BACKLOG_MAX;
 }
 
 /* Puts c where client_sm_run() looks when its stream management may have
@@ -351,10 +375,16 @@ static void client_collect(struct client_ctx *cx, int wait_ms)
 	struct epoll_event ev[CLIENT_EVENTS];
 	int n = epoll_wait(cx->epfd, ev, CLIENT_EVENTS, wait_ms);
 
+	cx->watched_ready = 0;
 	for (int i = 0; i < n; i++) {
 		int fd = (int)(ev[i].data.u64 & 0xffffffffu);
-		struct client_shard *sh = &cx->shard[ev[i].data.u64 >> 32];
+		size_t shard = (size_t)(ev[i].data.u64 >> 32);
 
+		if (shard == CLIENT_WATCHED) {
+			cx->watched_ready = 1;
+			continue;
+		}
+		struct client_shard *sh = &cx->shard[shard];
 		sh->input = 1;
 		if (ev[i].events & EPOLLOUT) {
 			struct epoll_event in = {.events = EPOLLIN,
@@ -390,6 +420,23 @@ void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms)
 	}
 }
 
+int client_ctx_watch(struct client_ctx *cx, int fd)
+{
+	struct epoll_event ev = {
+		.events = EPOLLIN,
+		.data.u64 = (uint64_t)CLIENT_WATCHED << 32 | (uint32_t)fd};
+
+	if (epoll_ctl(cx->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		log_error("epoll_ctl: cannot watch descriptor %d: %m", fd);
+		return -1;
+	}
+	return 0;
+}
+
+int client_ctx_watched_ready(const struct client_ctx *cx)
+{
+	return cx->watched_ready;
+}
 
 /* NULL for a NULL conn: libstrophe 0.12's certificate callback gets a
  * certificate whose connection it never filled in. */
@@ -1270,7 +1317,7 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 	enum client_error err = client_classify(c, se);
 	int was_online = c->online;
 	c->online = 0;
-	c->certfail = c->limit = c->authfail = 0;
+	c->certfail = c->limit = c->authfail = c->dropping = 0;
 	c->raw_error = CLIENT_OK;
 	free(c->bound);
 	c->bound = NULL;
@@ -1435,8 +1482,7 @@ int client_send_message(struct client *c, const char *to, const char *id,
 		goto out;
 	if (nostore && client_add_nostore(c, m) == -1)
 		goto out;
-	client_send(c, m);
-	r = 0;
+	r = client_send(c, m);
 out:
 	xmpp_stanza_release(m);
 	return r;
@@ -1463,8 +1509,7 @@ int client_send_presence(struct client *c, const char *show,
 	if (status && *status &&
 	    !client_add_child(ctx, p, "status", NULL, status))
 		goto out;
-	client_send(c, p);
-	r = 0;
+	r = client_send(c, p);
 out:
 	xmpp_stanza_release(p);
 	return r;
@@ -1482,8 +1527,7 @@ int client_send_receipt(struct client *c, const char *to, const char *id)
 		return -1;
 	r = client_add_child(ctx, m, "received", CLIENT_NS_RECEIPTS, NULL);
 	if (r && xmpp_stanza_set_attribute(r, "id", id) == XMPP_EOK) {
-		client_send(c, m);
-		ok = 1;
+		ok = client_send(c, m) == 0;
 	}
 	xmpp_stanza_release(m);
 	return ok ? 0 : -1;
@@ -1499,8 +1543,7 @@ int client_send_subscription(struct client *c, const char *to,
 		return -1;
 	if (xmpp_stanza_set_type(p, type) == XMPP_EOK &&
 	    xmpp_stanza_set_to(p, to) == XMPP_EOK) {
-		client_send(c, p);
-		ok = 1;
+		ok = client_send(c, p) == 0;
 	}
 	xmpp_stanza_release(p);
 	return ok ? 0 : -1;
@@ -1569,9 +1612,9 @@ int client_send_iq(struct client *c, const char *xml, int want_reply,
 	}
 	if (want_reply)
 		xmpp_id_handler_add(c->conn, client_on_iq_reply, id, c);
-	client_send(c, st);
+	int r = client_send(c, st);
 	xmpp_stanza_release(st);
-	return 0;
+	return r;
 }
 
 void client_forget_iq(struct client *c, const char *id)
@@ -1609,8 +1652,7 @@ int client_send_query(struct client *c, xmpp_stanza_t *iq, const char *id,
 		return -1;
 	client_note_handler(c, handler);
 	xmpp_id_handler_add(c->conn, handler, id, c);
-	client_send(c, iq);
-	return 0;
+	return client_send(c, iq);
 }
 
 void client_deliver_query(struct client *c, const char *id,

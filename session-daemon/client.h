@@ -65,8 +65,16 @@ struct client_events {
 /* Returns NULL (logged) on failure. */
 struct client_ctx *client_ctx_new(const struct config *cfg);
 void client_ctx_free(struct client_ctx *cx);
-/* Runs the event loop once, waiting at most timeout_ms for the network. */
+/* Runs the event loop once, waiting at most timeout_ms for the network
+ * (the streams' sockets and the watched descriptor). */
 void client_ctx_run_once(struct client_ctx *cx, unsigned long timeout_ms);
+/*
+ * Adds fd, not a stream's, to what the wait watches for input, so that
+ * one thread sleeps on both. Closing fd removes it. 0 or -1 (logged).
+ */
+int client_ctx_watch(struct client_ctx *cx, int fd);
+/* Whether the watched descriptor had input in the last run. */
+int client_ctx_watched_ready(const struct client_ctx *cx);
 
 /*
  * A new, unconnected client for jid (bare) with resource. token_mech NULL:
@@ -86,6 +94,9 @@ void client_disconnect(struct client *c);
 /* Frees without firing events. Safe outside libstrophe callbacks only. */
 void client_free(struct client *c);
 int client_is_online(const struct client *c);
+/* The server is behind on the stream: it leaves many stanzas
+ * unacknowledged (or unwritten); senders should wait (park.h). */
+int client_congested(const struct client *c);
 
 /* Each returns 0, or -1 when the stream is not up or memory ran out. */
 /* nostore: off the record: XEP-0334 no-store hints, and google:nosave when

@@ -1,116 +1,121 @@
-/* listener.c: the bus thread (listener.h). */
+/* listener.c: the daemon's request subscription (listener.h). */
 #include "listener.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "bus.h"
+#include "client.h"
 #include "log.h"
-#include "mailbox.h"
 #include "wire.h"
 
+#define LISTENER_BACKOFF_MIN_MS 50
 #define LISTENER_BACKOFF_MAX_MS 2000
+/* Requests taken per pass at most, so that a flood cannot keep the
+ * streams and timers from their turn. */
+#define LISTENER_BATCH_MAX 256
 
 struct listener {
 	const struct config *cfg;
-	struct mailbox *mb;
+	struct client_ctx *cx;
 	const char *channel;
-	pthread_t thread;
-	pthread_mutex_t lock; /* guards bus against listener_stop() */
-	struct bus *bus;
-	atomic_int stop;
+	struct bus *bus;  /* NULL while disconnected */
+	int backoff_ms;
+	int64_t retry_ms; /* when to subscribe again */
 };
 
-static void listener_sleep_ms(struct listener *l, int ms)
+static int64_t listener_now_ms(void)
 {
-	for (; ms > 0 && !atomic_load(&l->stop); ms -= 50)
-		nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void listener_set_bus(struct listener *l, struct bus *b)
+static void listener_down(struct listener *l, int64_t now)
 {
-	pthread_mutex_lock(&l->lock);
-	l->bus = b;
-	pthread_mutex_unlock(&l->lock);
+	bus_close(l->bus);
+	l->bus = NULL;
+	l->retry_ms = now + l->backoff_ms;
+	l->backoff_ms = l->backoff_ms * 2 > LISTENER_BACKOFF_MAX_MS
+				? LISTENER_BACKOFF_MAX_MS
+				: l->backoff_ms * 2;
 }
 
-/* Reads until the connection ends. */
-static void listener_pump(struct listener *l, struct bus *b)
+static void listener_subscribe(struct listener *l, int64_t now)
 {
-	char chan[128];
-	char *msg;
-	size_t len;
-
-	while (!atomic_load(&l->stop) &&
-	       bus_next(b, chan, sizeof(chan), &msg, &len) == 0)
-		if (mailbox_put(l->mb, msg, len) == -1)
-			log_error("out of memory: request on %s dropped", chan);
-}
-
-static void *listener_main(void *arg)
-{
-	struct listener *l = arg;
 	const char *chans[] = {WIRE_CHAN_LOGIN, l->channel};
-	int backoff = 50;
-	sigset_t set;
 
-	/* Only the loop thread is woken by SIGUSR1. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	while (!atomic_load(&l->stop)) {
-		struct bus *b = bus_open(l->cfg);
-		if (b && bus_subscribe(b, chans, 2) == 0) {
-			log_info("listening on %s and %s", chans[0], chans[1]);
-			backoff = 50;
-			listener_set_bus(l, b);
-			listener_pump(l, b);
-			listener_set_bus(l, NULL);
-			if (!atomic_load(&l->stop))
-				log_warn("lost the Redis subscription; "
-					 "reconnecting");
-		}
-		bus_close(b);
-		listener_sleep_ms(l, backoff);
-		backoff = backoff * 2 > LISTENER_BACKOFF_MAX_MS
-				  ? LISTENER_BACKOFF_MAX_MS
-				  : backoff * 2;
+	l->bus = bus_open(l->cfg);
+	if (!l->bus || bus_subscribe(l->bus, chans, 2) == -1 ||
+	    client_ctx_watch(l->cx, bus_fd(l->bus)) == -1) {
+		listener_down(l, now);
+		return;
 	}
-	return NULL;
+	log_info("listening on %s and %s", chans[0], chans[1]);
+	l->backoff_ms = LISTENER_BACKOFF_MIN_MS;
 }
 
-struct listener *listener_start(const struct config *cfg, struct mailbox *mb,
-				const char *channel)
+struct listener *listener_new(const struct config *cfg, struct client_ctx *cx,
+			      const char *channel)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 
 	if (!l)
 		return NULL;
 	l->cfg = cfg;
-	l->mb = mb;
+	l->cx = cx;
 	l->channel = channel;
-	pthread_mutex_init(&l->lock, NULL);
-	if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
-		log_error("cannot start the bus thread");
-		pthread_mutex_destroy(&l->lock);
-		free(l);
-		return NULL;
-	}
+	l->backoff_ms = LISTENER_BACKOFF_MIN_MS;
+	listener_subscribe(l, listener_now_ms());
 	return l;
 }
 
-void listener_stop(struct listener *l)
+void listener_free(struct listener *l)
 {
 	if (!l)
 		return;
-	atomic_store(&l->stop, 1);
-	pthread_mutex_lock(&l->lock);
-	bus_interrupt(l->bus);
-	pthread_mutex_unlock(&l->lock);
-	pthread_join(l->thread, NULL);
-	pthread_mutex_destroy(&l->lock);
+	bus_close(l->bus);
 	free(l);
+}
+
+/* Hands on what has arrived: 0, 1 when more may be waiting already read
+ * (where no poll shows it), or -1 when the connection ended. */
+static int listener_take(struct listener *l, listener_fn *fn, void *arg)
+{
+	int readable = client_ctx_watched_ready(l->cx);
+	char chan[128];
+	char *msg;
+	size_t len;
+
+	for (int n = 0; n < LISTENER_BATCH_MAX; n++) {
+		int r = bus_next(l->bus, readable, chan, sizeof(chan), &msg, &len);
+		if (r != 1)
+			return r;
+		readable = 0; /* bus_next read once; a second could block */
+		fn(arg, msg, len);
+		free(msg);
+	}
+	return 1;
+}
+
+unsigned long listener_pass(struct listener *l, listener_fn *fn, void *arg,
+			    unsigned long max_wait_ms)
+{
+	int64_t now = listener_now_ms();
+	int more = l->bus ? listener_take(l, fn, arg) : 0;
+
+	if (more == -1) {
+		log_warn("lost the Redis subscription; reconnecting");
+		listener_down(l, now);
+	}
+	if (!l->bus && now >= l->retry_ms)
+		listener_subscribe(l, now);
+	if (l->bus)
+		return more == 1 ? 0 : max_wait_ms;
+	int64_t left = l->retry_ms - now;
+	return left < 0 ? 0
+	       : (unsigned long)left < max_wait_ms ? (unsigned long)left
+						   : max_wait_ms;
 }

@@ -1,7 +1,8 @@
 /*
- * main.c: talkproxyd, the session daemon. Starts the bus thread, then runs
- * the one loop thread that owns libstrophe: take requests from the mailbox,
- * run the XMPP event loop once, run the session timers, repeat.
+ * main.c: talkproxyd, the session daemon. One loop thread owns libstrophe
+ * and the request subscription: wait for the streams or a request, run
+ * the XMPP event loop once, handle the requests, run the session timers,
+ * repeat. (The push thread, push.h, sends notifications beside it.)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,14 +16,13 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
-#include "mailbox.h"
 #include "push.h"
 #include "seal.h"
 #include "session.h"
 #include "wire.h"
 
-/* How long select() may sleep when nothing happens. A request wakes it at
- * once (mailbox.h); this only bounds timer granularity and idle CPU. */
+/* How long the loop may sleep when nothing happens. A request wakes it at
+ * once (listener.h); this only bounds timer granularity and idle CPU. */
 #define DAEMON_IDLE_WAIT_MS 1000
 #define DAEMON_SHUTDOWN_MS 3000
 
@@ -96,33 +96,32 @@ static void daemon_signals(void)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-static void daemon_pass(struct mailbox *mb, struct client_ctx *cx,
-			struct session_table *t, unsigned long wait_ms)
+static void daemon_request(void *arg, const char *msg, size_t len)
 {
-	struct mailbox_item *items = mailbox_take(mb);
-
-	for (struct mailbox_item *it = items; it; it = it->next)
-		session_table_handle(t, it->msg, it->len);
-	mailbox_item_free(items);
-	/* The batch's replies go out together, before any wait. */
-	session_table_flush(t);
-	if (mailbox_wait_begin(mb)) {
-		client_ctx_run_once(cx, wait_ms);
-		mailbox_wait_end(mb);
-	} else {
-		client_ctx_run_once(cx, 0);
-	}
-	session_table_tick(t);
-	session_table_flush(t);
+	session_table_handle(arg, msg, len);
 }
 
-static void daemon_shutdown(struct mailbox *mb, struct client_ctx *cx,
-			    struct session_table *t)
+/* One turn of the loop; returns how long the next may wait. */
+static unsigned long daemon_pass(struct listener *l, struct client_ctx *cx,
+				 struct session_table *t, unsigned long wait_ms)
+{
+	unsigned long next = DAEMON_IDLE_WAIT_MS;
+
+	client_ctx_run_once(cx, wait_ms);
+	if (l)
+		next = listener_pass(l, daemon_request, t, next);
+	session_table_tick(t);
+	/* The pass's replies go out together, before the next wait. */
+	session_table_flush(t);
+	return next;
+}
+
+static void daemon_shutdown(struct client_ctx *cx, struct session_table *t)
 {
 	/* Give streams a moment to say goodbye; contacts see us leave. */
 	for (int waited = 0; session_table_close_all(t) > 0 &&
 			     waited < DAEMON_SHUTDOWN_MS; waited += 50)
-		daemon_pass(mb, cx, t, 50);
+		daemon_pass(NULL, cx, t, 50);
 }
 
 int main(int argc, char **argv)
@@ -131,13 +130,10 @@ int main(int argc, char **argv)
 	char channel[sizeof(WIRE_CHAN_DAEMON_PREFIX) + CONFIG_STR_MAX];
 
 	daemon_setup(argc, argv, &cfg);
-	/* The loop thread is this one: make the mailbox here so SIGUSR1
-	 * wakes it, and start the bus thread after. */
-	struct mailbox *mb = mailbox_new();
 	struct bus *bus = bus_open(&cfg);
 	struct client_ctx *cx = client_ctx_new(&cfg);
 	struct push *push = push_start(&cfg);
-	if (!mb || !bus || !cx || !push)
+	if (!bus || !cx || !push)
 		log_fatal("cannot start: see the errors above");
 	struct session_table *t =
 		session_table_new(&cfg, cx, bus, push, cfg.daemon_id);
@@ -146,24 +142,23 @@ int main(int argc, char **argv)
 	daemon_signals();
 	if (!t)
 		log_fatal("cannot start: see the errors above");
-	struct listener *l = listener_start(&cfg, mb, channel);
+	struct listener *l = listener_new(&cfg, cx, channel);
 	if (!l)
-		log_fatal("cannot start the bus thread");
+		log_fatal("cannot start: out of memory");
 	log_info("talkproxyd %s started as %s (at most %d sessions)",
 		 PACKAGE_VERSION, cfg.daemon_id, cfg.daemon_max_sessions);
 	/* Adopt and start reconnecting orphaned sessions now, not after the
 	 * first idle wait. */
 	session_table_tick(t);
-	while (!daemon_stop)
-		daemon_pass(mb, cx, t, DAEMON_IDLE_WAIT_MS);
+	for (unsigned long wait = 0; !daemon_stop;)
+		wait = daemon_pass(l, cx, t, wait);
 	log_info("stopping: closing %zu sessions", session_table_count(t));
-	listener_stop(l);
-	daemon_shutdown(mb, cx, t);
+	listener_free(l);
+	daemon_shutdown(cx, t);
 	session_table_free(t);
 	push_stop(push);
 	client_ctx_free(cx);
 	bus_close(bus);
-	mailbox_free(mb);
 	log_info("stopped");
 	log_close();
 	return 0;

@@ -1244,8 +1244,8 @@ static int push_multi_new(struct push *p)
 
 /*
  * The thread starts with the loop thread's signals blocked (it inherits
- * the mask in force at pthread_create), so SIGUSR1 wake-ups and SIGTERM
- * always land on the loop thread, even in the thread's first instant.
+ * the mask in force at pthread_create), so SIGTERM always lands on the
+ * loop thread and ends its wait, even in the thread's first instant.
  */
 static int push_thread_start(struct push *p)
 {
@@ -1253,7 +1253,6 @@ static int push_thread_start(struct push *p)
 	int rc;
 
 	sigemptyset(&block);
-	sigaddset(&block, SIGUSR1);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGPIPE);

@@ -17,6 +17,7 @@
 #include "push.h"
 #include "query.h"
 #include "record.h"
+#include "park.h"
 #include "sasl.h"
 #include "roster.h"
 #include "seal.h"
@@ -59,6 +60,9 @@
  * the loop: under load a pass per request made the walk over 900
  * sessions cost more than the request. */
 #define SESSION_WALK_MS 50
+/* Message requests that may wait per session; past it they are refused.
+ * Each handler has one request in flight, so this is far above need. */
+#define SESSION_PARK_MAX 1024
 
 enum session_state {
 	SESSION_CONNECTING, /* first login, no answer yet */
@@ -132,6 +136,7 @@ struct session {
 	int64_t saved_ms;
 	int negotiating;   /* connecting: TLS and SASL not done yet */
 	int connect_later; /* a login waiting for a free negotiation slot */
+	size_t parked;     /* its message requests waiting (park.h) */
 };
 
 struct session_table {
@@ -160,12 +165,16 @@ struct session_table {
 	size_t negotiating; /* sessions whose stream is being set up */
 	int64_t walk_due_ms; /* next walk over every session's timers */
 	int walk_now;        /* a negotiation slot freed: walk at once */
+	struct park *park;   /* message requests waiting for their stream */
+	int unparking;       /* the request handled comes from the park */
 };
 
 /* One request being answered. */
 struct session_req {
 	struct session_table *t;
 	struct envelope env;
+	const char *raw; /* the request as it came, for parking */
+	size_t raw_len;
 	int answered;
 };
 
@@ -424,6 +433,8 @@ static void session_free(struct session *s)
 	session_negotiated(s);
 	free(s->iqwaits);
 	free(s->bound);
+	if (s->parked)
+		park_forget(s->t->park, s);
 	client_free(s->client);
 	roster_free(s->roster);
 	inbox_free(s->inbox);
@@ -1218,6 +1229,26 @@ static void session_note_sent(struct session *s, const char *id)
 		log_error("session %s: message id not remembered", s->sid);
 }
 
+/*
+ * The server is behind on s's stream, or earlier messages of s wait: the
+ * request waits its turn (park.h). Returns 1 when parked (answered once
+ * handled again) or refused.
+ */
+static int session_must_wait(struct session_req *r, struct session *s)
+{
+	if ((!s->parked || r->t->unparking) && !client_congested(s->client))
+		return 0;
+	if (s->parked >= SESSION_PARK_MAX ||
+	    park_put(r->t->park, s, r->env.deadline_ms, r->raw, r->raw_len) == -1) {
+		session_fail(r, 503, "overloaded",
+			     "the XMPP server is behind on this session; try again");
+		return 1;
+	}
+	s->parked++;
+	r->answered = 1;
+	return 1;
+}
+
 static void session_call_message(struct session_req *r, struct session *s)
 {
 	const char *to, *body = NULL, *id = NULL, *state = NULL;
@@ -1234,6 +1265,8 @@ static void session_call_message(struct session_req *r, struct session *s)
 		session_reply(r, 200, json_pack("{s:s}", "id", id));
 		return;
 	}
+	if (session_must_wait(r, s))
+		return;
 	const char *mid = id ? id : (seal_random_id(gen), gen);
 	char bare[JID_MAX + 1];
 	int otr = jid_bare(to, bare, sizeof(bare)) == 0 && inbox_otr(s->inbox, bare);
@@ -1654,7 +1687,7 @@ static void session_dispatch(struct session_req *r)
 void session_table_handle(struct session_table *t, const char *msg,
 			  size_t len)
 {
-	struct session_req r = {.t = t};
+	struct session_req r = {.t = t, .raw = msg, .raw_len = len};
 	char err[128];
 
 	if (envelope_decode_request(msg, len, &r.env, err, sizeof(err)) == -1) {
@@ -1864,11 +1897,36 @@ static void session_renew_lease(struct session_table *t, int64_t now)
 		log_warn("daemon lease not renewed");
 }
 
+/* A parked request may go when its stream has room, or is down (the
+ * request is then answered as any that finds it down). */
+static int session_unpark_ready(void *arg, void *owner)
+{
+	const struct session *s = owner;
+
+	(void)arg;
+	return s->state != SESSION_ONLINE || !client_congested(s->client);
+}
+
+static void session_unpark_take(void *arg, void *owner, const char *msg,
+				size_t len)
+{
+	struct session_table *t = arg;
+	struct session *s = owner;
+
+	if (s)
+		s->parked--;
+	t->unparking = 1;
+	session_table_handle(t, msg, len);
+	t->unparking = 0;
+}
+
 void session_table_tick(struct session_table *t)
 {
 	int64_t now = session_now();
 	struct session **pp = &t->head;
 
+	if (park_any(t->park))
+		park_run(t->park, now, session_unpark_ready, session_unpark_take, t);
 	session_renew_lease(t, now);
 	session_adopt_orphans(t, now);
 	session_push_results(t);
@@ -1904,7 +1962,7 @@ struct session_table *session_table_new(const struct config *cfg,
 	t->bus = bus;
 	t->env = (struct inbox_env){.cfg = cfg, .bus = bus, .push = push};
 	t->daemon_id = daemon_id;
-	if (!(t->tokens = tokenmap_new())) {
+	if (!(t->tokens = tokenmap_new()) || !(t->park = park_new())) {
 		session_table_free(t);
 		return NULL;
 	}
@@ -1958,6 +2016,7 @@ void session_table_free(struct session_table *t)
 		session_free(s);
 	}
 	tokenmap_free(t->tokens);
+	park_free(t->park);
 	seal_wipe(t->cred_key, sizeof(t->cred_key));
 	seal_wipe(t->sent_key, sizeof(t->sent_key));
 	seal_wipe(t->master, sizeof(t->master));

@@ -11,11 +11,20 @@ scram.c, smacks.c) against a real Prosody.
   unless an answer is outstanding, sent far fewer requests than messages
   (its debug log counts them; answering each at once made it about one
   per message), and it never reports an overflowing queue.
+- A server that falls behind (Prosody stopped with SIGSTOP): alice's
+  messages go out until about a thousand are unacknowledged, then wait in
+  the daemon (park.c) instead of lengthening the queue until the stream is
+  dropped; a waiting request whose caller gave up (504) is never sent;
+  once Prosody runs again the one waiting is answered 200, and every
+  message answered 200 reaches the contact once, in order, on the same
+  stream.
 Prints TAP.
 """
 
 import os
+import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -118,11 +127,107 @@ def batched_acks():
                "the stream still carries alice's messages")
 
 
+class Sender(threading.Thread):
+    """Sends alice's messages "s0", "s1", ... one after another, until
+    told to stop after a count; records each answer's status."""
+
+    def __init__(self, st, token):
+        super().__init__(daemon=True)
+        self.st, self.token = st, token
+        self.statuses = []
+        self.stop_at = None
+        self.lock = threading.Lock()
+
+    def run(self):
+        for i in range(5000):  # bounded: the test stops it long before
+            with self.lock:
+                if self.stop_at is not None and i >= self.stop_at:
+                    return
+            status = self.st.call("message", {"to": BOB, "body": "s%d" % i, "id": "s%d" % i},
+                                  token=self.token)[0]
+            with self.lock:
+                self.statuses.append(status)
+
+    def sent(self):
+        with self.lock:
+            return len(self.statuses)
+
+    def finish(self, count):
+        with self.lock:
+            self.stop_at = count
+
+
+def stalled_server():
+    # A short request timeout so that one waiting request's caller gives up.
+    with Stack(**{"http.request_timeout_ms": 3000}) as st:
+        tap.on_failure(st.dump_logs)
+        bob = st.peer("bob")
+        token = st.login("alice")
+        prosody = st.procs["prosody"].pid
+        sender = Sender(st, token)
+        os.kill(prosody, signal.SIGSTOP)
+        try:
+            sender.start()
+            # Runs until a request waits: then the count stops moving.
+            last, still = -1, 0
+            deadline = time.time() + 60
+            while time.time() < deadline and still < 8:
+                time.sleep(0.25)
+                n = sender.sent()
+                still = still + 1 if n == last else 0
+                last = n
+            first_wait = sender.sent()
+            tap.ok(900 <= first_wait <= 1100,
+                   "with the server stopped, %d messages went out before one waited"
+                   % first_wait)
+            # 2 s of stillness passed: the waiting request's caller gives up
+            # at 3 s; the next one waits too.
+            gave_up = None
+            if until(lambda: sender.sent() > first_wait, 5):
+                gave_up = first_wait
+                tap.is_(sender.statuses[gave_up], 504,
+                        "the request that waited past its caller's timeout got 504")
+            else:
+                tap.ok(False, "the waiting request's caller never gave up")
+            time.sleep(0.5)
+        finally:
+            os.kill(prosody, signal.SIGCONT)
+        total = (gave_up or first_wait) + 20
+        sender.finish(total)
+        sender.join(30)
+        statuses = sender.statuses
+        tap.ok(not sender.is_alive() and len(statuses) == total and
+               all(s == 200 for i, s in enumerate(statuses) if i != gave_up),
+               "once the server runs again every other request is answered 200 (%d)"
+               % len(statuses), repr([s for s in statuses if s != 200][:5]))
+        want = ["s%d" % i for i in range(total) if i != gave_up]
+        until(lambda: len([m for m in bob.messages() if m["body"]]) >= len(want), 30)
+        got = [m["body"] for m in bob.messages() if m["body"]]
+        tap.ok(got == want, "the contact got all %d answered 200, each once, in order, and "
+               "not the one whose caller gave up" % len(want),
+               "got %d, first difference at %s" % (
+                   len(got), next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                                  "the end")))
+        log = open(st.path("talkproxyd.log"), errors="replace").read()
+        tap.ok("stream down" not in log and "unacknowledged" not in log,
+               "alice's stream was never dropped")
+
+
+def until(fn, timeout, interval=0.1):
+    deadline = time.time() + timeout
+    while not fn():
+        if time.time() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 def main():
     tap.watchdog(int(os.environ.get("TP_TEST_TIMEOUT", "300")))
     scram_login()
     plain_only()
     batched_acks()
+    stalled_server()
     tap.done()
 
 
