@@ -356,16 +356,17 @@ int bus_subscribe(struct bus *b, const char *const *chans, size_t n)
 	return -1;
 }
 
-int bus_next(struct bus *b, char *chan, size_t chanlen, char **msg,
-	     size_t *len)
+int bus_next(struct bus *b, int readable, char *chan, size_t chanlen,
+	     char **msg, size_t *len)
 {
-	(void)b, (void)chan, (void)chanlen, (void)msg, (void)len;
+	(void)b, (void)readable, (void)chan, (void)chanlen, (void)msg, (void)len;
 	return -1;
 }
 
-void bus_interrupt(struct bus *b)
+int bus_fd(const struct bus *b)
 {
 	(void)b;
+	return -1;
 }
 
 void fakebus_harness_init(const char *name, struct config *cfg,
