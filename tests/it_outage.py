@@ -21,19 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import tap  # noqa: E402
 from harness.cutter import Cutter  # noqa: E402
 from harness.sealed import bodies, fetch_queue  # noqa: E402
-from harness.stack import DOMAIN, Stack  # noqa: E402
+from harness.stack import DOMAIN, Stack, poll  # noqa: E402
 
 BOB = "bob@" + DOMAIN
-
-
-def until(fn, timeout, interval=0.1):
-    """Calls fn until it returns a true value (bounded); returns the last."""
-    deadline = time.time() + timeout
-    got = fn()
-    while not got and time.time() < deadline:
-        time.sleep(interval)
-        got = fn()
-    return got
 
 
 def queued(st, token, key):
@@ -54,13 +44,13 @@ def redis_outage(st, token, key, jid, bob):
     time.sleep(1)
     st.start_redis()
     t1 = time.time()
-    ok = until(lambda: st.call("roster", {}, token=token)[0] == 200, 20)
+    ok = poll(lambda: st.call("roster", {}, token=token)[0] == 200, 20)
     tap.ok(ok, "after Redis is back the same token works (%.1f s)" % (time.time() - t1))
     status, _, _ = st.call("message", {"to": BOB, "body": "redis is back"}, token=token)
     got = bob.wait_message(lambda m: m["body"] == "redis is back", 10)
     tap.ok(status == 200 and got is not None,
            "the daemon takes requests again: a message reaches bob")
-    got = until(lambda: "during the redis outage" in (queued(st, token, key) or []), 10)
+    got = poll(lambda: "during the redis outage" in (queued(st, token, key) or []), 10)
     tap.ok(got, "the message that arrived while Redis was down is stored once it is back")
     tap.is_((queued(st, token, key) or []).count("during the redis outage"), 1, "exactly once")
 
@@ -77,10 +67,10 @@ def xmpp_outage(st, token, key, jid):
     bob = st.peer("bob", resource="peer2")
     bob.send_message(jid.split("/")[0], "while alice reconnects", id="x1")
     t0 = time.time()
-    ok = until(lambda: st.call("message", {"to": BOB, "body": "back online"},
+    ok = poll(lambda: st.call("message", {"to": BOB, "body": "back online"},
                                token=token)[0] == 200, 40, interval=0.5)
     tap.ok(ok, "the daemon reconnects by itself (%.1f s, with backoff)" % (time.time() - t0))
-    got = until(lambda: "while alice reconnects" in (queued(st, token, key) or []), 15)
+    got = poll(lambda: "while alice reconnects" in (queued(st, token, key) or []), 15)
     tap.ok(got, "a message sent while our stream was down reaches the queue")
     time.sleep(1)
     tap.is_((queued(st, token, key) or []).count("while alice reconnects"), 1,
@@ -106,13 +96,13 @@ def stream_cut():
         jid = st.sessions[token]["jid"]
         key = st.call("key", {}, token=token)[2]["key"]
         bob.send_message(jid, "before the cut", id="c0")
-        until(lambda: "before the cut" in (queued(st, token, key) or []), 10)
+        poll(lambda: "before the cut" in (queued(st, token, key) or []), 10)
         tap.is_(cutter.cut(), 1, "the relayed XMPP connection is cut")
         for i in range(3):
             bob.send_message(jid, "during the cut %d" % i, id="c%d" % (i + 1))
         t0 = time.time()
         want = ["before the cut"] + ["during the cut %d" % i for i in range(3)]
-        got = until(lambda: queued(st, token, key) == want, 30, interval=0.3)
+        got = poll(lambda: queued(st, token, key) == want, 30, interval=0.3)
         tap.ok(got, "the messages sent while the path was broken arrive (%.1f s)"
                % (time.time() - t0), repr(queued(st, token, key)))
         time.sleep(1)

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import tap  # noqa: E402
 from harness.sealed import bodies, fetch_queue  # noqa: E402
-from harness.stack import DOMAIN, Stack  # noqa: E402
+from harness.stack import DOMAIN, Stack, poll  # noqa: E402
 
 BOB = "bob@" + DOMAIN
 BURST = 200
@@ -183,7 +183,7 @@ def stalled_server():
             # 2 s of stillness passed: the waiting request's caller gives up
             # at 3 s; the next one waits too.
             gave_up = None
-            if until(lambda: sender.sent() > first_wait, 5):
+            if poll(lambda: sender.sent() > first_wait, 5):
                 gave_up = first_wait
                 tap.is_(sender.statuses[gave_up], 504,
                         "the request that waited past its caller's timeout got 504")
@@ -201,7 +201,7 @@ def stalled_server():
                "once the server runs again every other request is answered 200 (%d)"
                % len(statuses), repr([s for s in statuses if s != 200][:5]))
         want = ["s%d" % i for i in range(total) if i != gave_up]
-        until(lambda: len([m for m in bob.messages() if m["body"]]) >= len(want), 30)
+        poll(lambda: len([m for m in bob.messages() if m["body"]]) >= len(want), 30)
         got = [m["body"] for m in bob.messages() if m["body"]]
         tap.ok(got == want, "the contact got all %d answered 200, each once, in order, and "
                "not the one whose caller gave up" % len(want),
@@ -211,15 +211,6 @@ def stalled_server():
         log = open(st.path("talkproxyd.log"), errors="replace").read()
         tap.ok("stream down" not in log and "unacknowledged" not in log,
                "alice's stream was never dropped")
-
-
-def until(fn, timeout, interval=0.1):
-    deadline = time.time() + timeout
-    while not fn():
-        if time.time() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def main():
