@@ -78,10 +78,11 @@ int client_ctx_watched_ready(const struct client_ctx *cx);
 
 /*
  * A new, unconnected client for jid (bare) with resource. token_mech NULL:
- * secret is the password (libstrophe's SASL); else secret is an OAuth
- * token for SASL token_mech ("X-OAUTH2", "OAUTHBEARER", or "" for the
- * server's offer), negotiated in libstrophe's raw mode. The secret is
- * copied and wiped on free. Returns NULL on allocation failure.
+ * secret is the password (SCRAM, or PLAIN where the server offers no
+ * SCRAM); else secret is an OAuth token for SASL token_mech ("X-OAUTH2",
+ * "OAUTHBEARER", or "" for the server's offer). Either way the stream is
+ * negotiated here, in libstrophe's raw mode. The secret is copied and
+ * wiped on free. Returns NULL on allocation failure.
  */
 struct client *client_new(struct client_ctx *cx, const char *jid,
 			  const char *secret, const char *resource,

@@ -14,10 +14,10 @@
 #include "inbox.h"
 #include "jid.h"
 #include "log.h"
+#include "park.h"
 #include "push.h"
 #include "query.h"
 #include "record.h"
-#include "park.h"
 #include "sasl.h"
 #include "roster.h"
 #include "seal.h"
@@ -46,10 +46,9 @@
 #define SESSION_ADOPT_MS 15000
 #define SESSION_ADOPT_STEP_MS 100
 /*
- * libstrophe 0.12 reports a refused connection and a refused login alike
- * (a close with no error code before the stream is up), so a stream that
- * once worked ends only after this many such failures in a row: a server
- * restart is survived, a changed password is not retried for long.
+ * A stream that once worked ends only after this many refused logins in a
+ * row: a server that refuses for a while (its account store restarting)
+ * is survived, a changed password is not retried for long.
  */
 #define SESSION_AUTH_RETRIES 15 /* about ten minutes of backoff */
 /* Records that did not open, remembered so they are logged once. */
