@@ -483,14 +483,17 @@ int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len)
 	return n == 2 ? r : -1;
 }
 
-int bus_set_ahead(struct bus *b, const char *key, const char *val,
-		  long long ttl_ms)
+int bus_set_ahead(struct bus *b, const char *key, const void *val,
+		  size_t len, long long ttl_ms)
 {
-	if (bus_connected(b) == -1 ||
-	    redisAppendCommand(b->c, "SET %s %s PX %lld", key, val, ttl_ms) !=
-		    REDIS_OK)
+	int r;
+
+	if (bus_connected(b) == -1)
 		return -1;
-	return bus_sent_ahead(b, 1);
+	r = ttl_ms > 0 ? redisAppendCommand(b->c, "SET %s %b PX %lld", key, val,
+					    len, ttl_ms)
+		       : redisAppendCommand(b->c, "SET %s %b", key, val, len);
+	return r == REDIS_OK ? bus_sent_ahead(b, 1) : -1;
 }
 
 int bus_set(struct bus *b, const char *key, const void *val, size_t len,

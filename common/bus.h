@@ -57,9 +57,9 @@ int bus_wait_reply(struct bus *b, const char *rid, int timeout_ms, char **out,
  */
 /* Pushes the reply of request rid; it expires if nobody takes it. */
 int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len);
-/* SET key val PX ttl_ms. */
-int bus_set_ahead(struct bus *b, const char *key, const char *val,
-		  long long ttl_ms);
+/* SET key val (binary-safe), with PX ttl_ms unless ttl_ms is 0. */
+int bus_set_ahead(struct bus *b, const char *key, const void *val,
+		  size_t len, long long ttl_ms);
 /* Sends what was sent ahead and reads its answers: 0, or -1 when one
  * failed or the connection did. */
 int bus_flush(struct bus *b);

@@ -156,11 +156,11 @@ int bus_reply(struct bus *b, const char *rid, const char *msg, size_t len)
 	return 0;
 }
 
-int bus_set_ahead(struct bus *b, const char *key, const char *val,
-		  long long ttl_ms)
+int bus_set_ahead(struct bus *b, const char *key, const void *val,
+		  size_t len, long long ttl_ms)
 {
 	(void)ttl_ms;
-	return fakebus_put(b, key, val, strlen(val));
+	return fakebus_put(b, key, val, len);
 }
 
 int bus_flush(struct bus *b)

@@ -72,6 +72,7 @@ struct client {
 	char *bound;        /* the JID the server bound */
 	int need_session;   /* the server wants RFC 3921 sessions */
 	int sm_offered;     /* the server offers XEP-0198 */
+	int resumed;        /* resumed, not bound: the server kept our presence */
 	struct smacks sm;
 	int sm_listed;      /* in its context's sm_list */
 	struct client *sm_next, *sm_prev;
@@ -319,6 +320,12 @@ static void client_sm_send(struct client *c, const char *name,
 	c->shard->dirty = 1;
 }
 
+static void client_resumable(struct client *c)
+{
+	if (c->ev && c->ev->resumable && c->sm.id)
+		c->ev->resumable(c->ud);
+}
+
 /* The answers and requests whose time has come; *wait_ms lowered to the
  * next one's. */
 static void client_sm_run(struct client_ctx *cx, int64_t now, int *wait_ms)
@@ -333,6 +340,7 @@ static void client_sm_run(struct client_ctx *cx, int64_t now, int *wait_ms)
 			snprintf(h, sizeof(h), "%u",
 				 (unsigned)smacks_answer(&c->sm, now));
 			client_sm_send(c, "a", "h", h, NULL, NULL);
+			client_resumable(c);
 		}
 		if (due & SMACKS_ASK) {
 			smacks_ask(&c->sm, now);
@@ -554,6 +562,29 @@ static void client_roster_items(struct client *c, xmpp_stanza_t *query)
 	}
 }
 
+/* Asks for the presence of every contact whose presence we may see
+ * (RFC 6121 4.3: what initial presence makes the server do). */
+static void client_probe_contacts(struct client *c, xmpp_stanza_t *query)
+{
+	for (xmpp_stanza_t *it = xmpp_stanza_get_children(query); it;
+	     it = xmpp_stanza_get_next(it)) {
+		const char *name = xmpp_stanza_get_name(it);
+		const char *jid = xmpp_stanza_get_attribute(it, "jid");
+		const char *sub = xmpp_stanza_get_attribute(it, "subscription");
+		xmpp_stanza_t *p;
+
+		if (!name || strcmp(name, "item") != 0 || !jid || !sub ||
+		    (strcmp(sub, "to") != 0 && strcmp(sub, "both") != 0))
+			continue;
+		if (!(p = xmpp_presence_new(c->ctx)))
+			return;
+		if (xmpp_stanza_set_type(p, "probe") == XMPP_EOK &&
+		    xmpp_stanza_set_to(p, jid) == XMPP_EOK)
+			client_send(c, p);
+		xmpp_stanza_release(p);
+	}
+}
+
 static int client_send_initial_presence(struct client *c)
 {
 	xmpp_stanza_t *p = xmpp_presence_new(c->ctx);
@@ -596,8 +627,14 @@ static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
 		client_roster_items(c, q);
 	else
 		log_warn("roster request of %s failed", xmpp_conn_get_jid(c->conn));
-	/* Presence after the roster, so contacts' answers find their entry. */
-	client_send_initial_presence(c);
+	/* Presence after the roster, so contacts' answers find their entry.
+	 * A resumed stream still has its presence at the server, which
+	 * therefore asks contacts for theirs no more: we ask. */
+	if (!c->resumed)
+		client_send_initial_presence(c);
+	else if (q)
+		client_probe_contacts(c, q);
+	c->resumed = 0;
 	client_discover_server(c);
 	c->online = 1;
 	c->ev->online(c->ud, client_bound(c));
@@ -1186,6 +1223,7 @@ static void client_raw_resumed(struct client *c, xmpp_stanza_t *st)
 		return;
 	}
 	c->step = CLIENT_RAW_DONE;
+	c->resumed = 1;
 	log_info("stream of %s resumed", c->bound);
 	client_sm_resend(c);
 	client_request_roster(c);
@@ -1233,6 +1271,7 @@ static int client_on_sm(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 				     strcmp(resume, "1") == 0);
 		smacks_enabled(&c->sm, can ? xmpp_stanza_get_id(st) : NULL,
 			       client_bound(c));
+		client_resumable(c);
 	} else if (strcmp(name, "resumed") == 0 && c->step == CLIENT_RAW_RESUME) {
 		client_raw_resumed(c, st);
 	} else if (strcmp(name, "failed") == 0) {
@@ -1402,6 +1441,7 @@ int client_connect(struct client *c)
 		log_error("cannot start connecting %s", xmpp_conn_get_jid(c->conn));
 		return -1;
 	}
+	c->resumed = 0;
 	c->shard->dirty = 1;
 	return 0;
 }
@@ -1445,6 +1485,25 @@ void client_free(struct client *c)
 int client_is_online(const struct client *c)
 {
 	return c->online;
+}
+
+void client_resumption(const struct client *c, const char **id,
+		       const char **bound, uint32_t *in)
+{
+	*id = c->sm.id;
+	*bound = c->sm.bound;
+	*in = c->sm.in;
+}
+
+int client_adopt_stream(struct client *c, const char *id, const char *bound,
+			uint32_t in)
+{
+	return smacks_adopt(&c->sm, id, bound, in);
+}
+
+int client_settled(const struct client *c)
+{
+	return c->sm.queued == 0 && xmpp_conn_send_queue_len(c->conn) == 0;
 }
 
 /* The hints that ask servers and archives not to keep a message. */

@@ -8,6 +8,7 @@
 #define TALKPROXY_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct roster_presence;
@@ -60,6 +61,10 @@ struct client_events {
 			     const char *status);
 	/* The answer to a query.h request sent under id. */
 	void (*query)(void *ud, const char *id, const struct query_result *r);
+	/* What client_resumption() says moved on (the server's stanzas were
+	 * acknowledged, or it offered resumption): worth writing down for a
+	 * successor. May be NULL. */
+	void (*resumable)(void *ud);
 };
 
 /* Returns NULL (logged) on failure. */
@@ -98,6 +103,24 @@ int client_is_online(const struct client *c);
 /* The server is behind on the stream: it leaves many stanzas
  * unacknowledged (or unwritten); senders should wait (park.h). */
 int client_congested(const struct client *c);
+
+/*
+ * Handing a stream to another process (XEP-0198 resumption across a
+ * restart): client_resumption() gives what the successor needs, *id NULL
+ * when the server would not resume this stream; in is the count
+ * of the server's stanzas handled so far. The successor calls
+ * client_adopt_stream() before client_connect(): after SASL it resumes
+ * that stream instead of binding a new one, so contacts see no one leave
+ * and what the server queued meanwhile arrives; if the server forgot the
+ * stream, it binds a new one as usual. -1 on allocation failure.
+ */
+void client_resumption(const struct client *c, const char **id,
+		       const char **bound, uint32_t *in);
+int client_adopt_stream(struct client *c, const char *id, const char *bound,
+			uint32_t in);
+/* Everything sent has reached the server and it has acknowledged it:
+ * the stream may be left without losing a stanza. */
+int client_settled(const struct client *c);
 
 /* Each returns 0, or -1 when the stream is not up or memory ran out. */
 /* nostore: off the record: XEP-0334 no-store hints, and google:nosave when

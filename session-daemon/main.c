@@ -116,12 +116,18 @@ static unsigned long daemon_pass(struct listener *l, struct client_ctx *cx,
 	return next;
 }
 
+/* Streams are left for the successor to resume, or closed (session.h);
+ * either takes a moment of the loop. */
 static void daemon_shutdown(struct client_ctx *cx, struct session_table *t)
 {
-	/* Give streams a moment to say goodbye; contacts see us leave. */
-	for (int waited = 0; session_table_close_all(t) > 0 &&
-			     waited < DAEMON_SHUTDOWN_MS; waited += 50)
+	for (int waited = 0;; waited += 50) {
+		int last = waited >= DAEMON_SHUTDOWN_MS;
+		size_t open = session_table_hand_off(t, last);
+		session_table_flush(t); /* the records it wrote */
+		if (open == 0 || last)
+			break;
 		daemon_pass(NULL, cx, t, 50);
+	}
 }
 
 int main(int argc, char **argv)
@@ -152,7 +158,7 @@ int main(int argc, char **argv)
 	session_table_tick(t);
 	for (unsigned long wait = 0; !daemon_stop;)
 		wait = daemon_pass(l, cx, t, wait);
-	log_info("stopping: closing %zu sessions", session_table_count(t));
+	log_info("stopping: handing off %zu sessions", session_table_count(t));
 	listener_free(l);
 	daemon_shutdown(cx, t);
 	session_table_free(t);

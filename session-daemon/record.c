@@ -22,7 +22,7 @@ int record_save(struct bus *b, const uint8_t master[SEAL_KEY_BYTES],
 	bus_key(key, sizeof(key), WIRE_KEY_SESSION_PREFIX, sid);
 	if (text && (blob = malloc(len + SEAL_OVERHEAD))) {
 		seal_box(blob, (const uint8_t *)text, len, key, master);
-		r = bus_set(b, key, blob, len + SEAL_OVERHEAD, 0);
+		r = bus_set_ahead(b, key, blob, len + SEAL_OVERHEAD, 0);
 	}
 	if (r == -1)
 		log_error("session %s: record not saved", sid);

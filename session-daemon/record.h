@@ -16,7 +16,8 @@
 
 struct bus;
 
-/* Seals o under tp:session:<sid>. Returns 0, or -1 (logged). */
+/* Seals o under tp:session:<sid>, sent ahead (bus.h): written with the
+ * loop pass's other commands. Returns 0, or -1 (logged). */
 int record_save(struct bus *b, const uint8_t master[SEAL_KEY_BYTES],
 		const char *sid, const json_t *o);
 /* Opens tp:session:<sid>: a new object, or NULL (logged) when it is

@@ -307,10 +307,25 @@ static const char *session_bound(const struct session *s)
 
 /* ---- the sealed record ---- */
 
+/* What a successor needs to resume the stream instead of binding anew
+ * (client.h); NULL when the server would not resume it. */
+static json_t *session_export_stream(const struct session *s)
+{
+	const char *id, *bound;
+	uint32_t in;
+
+	client_resumption(s->client, &id, &bound, &in);
+	if (!id)
+		return NULL;
+	return json_pack("{s:s, s:s, s:I}", "id", id, "bound", bound, "h",
+			 (json_int_t)in);
+}
+
 static json_t *session_export(const struct session *s)
 {
 	json_t *tokens = json_array();
 	json_t *inbox = inbox_export(s->inbox);
+	json_t *stream = session_export_stream(s);
 	json_t *o = NULL;
 
 	for (size_t i = 0; tokens && i < s->ntokens; i++)
@@ -320,11 +335,13 @@ static json_t *session_export(const struct session *s)
 			      "jid", s->jid, "password", s->password,
 			      "resource", s->resource, "tokens", tokens, "show",
 			      s->show, "status", s->status, "inbox", inbox);
-	if (o && s->token_login &&
-	    json_object_set_new(o, "mechanism", json_string(s->mech)) == -1) {
+	if (o && ((s->token_login &&
+		   json_object_set_new(o, "mechanism", json_string(s->mech)) == -1) ||
+		  (stream && json_object_set(o, "stream", stream) == -1))) {
 		json_decref(o);
 		o = NULL;
 	}
+	json_decref(stream);
 	json_decref(tokens);
 	json_decref(inbox);
 	return o;
@@ -908,6 +925,19 @@ static void session_on_query(void *ud, const char *id,
 	seal_wipe(w.rk, sizeof(w.rk));
 }
 
+/* Written with this pass's commands, not SESSION_SAVE_DELAY_MS later: a
+ * successor after a crash must not offer the server a count below the
+ * one we acknowledged, which Prosody answers by closing the new stream. */
+static void session_on_resumable(void *ud)
+{
+	struct session *s = ud;
+
+	if (s->state == SESSION_ONLINE && s->ntokens)
+		session_save(s);
+	else
+		s->dirty = 1;
+}
+
 static const struct client_events session_events = {
 	.online = session_on_online,
 	.offline = session_on_offline,
@@ -918,6 +948,7 @@ static const struct client_events session_events = {
 	.iq_reply = session_on_iq_reply,
 	.subscription = session_on_subscription,
 	.query = session_on_query,
+	.resumable = session_on_resumable,
 };
 
 /* ---- calls ---- */
@@ -1224,7 +1255,7 @@ static void session_note_sent(struct session *s, const char *id)
 	t->sent_ids[t->sent_next] = session_sent_digest(s, id);
 	t->sent_next = (t->sent_next + 1) % SESSION_SENT_IDS;
 	snprintf(key, sizeof(key), "%s%s:%s", WIRE_KEY_IDEM_PREFIX, s->sid, id);
-	if (bus_set_ahead(t->bus, key, "1", WIRE_IDEM_TTL_S * 1000LL) == -1)
+	if (bus_set_ahead(t->bus, key, "1", 1, WIRE_IDEM_TTL_S * 1000LL) == -1)
 		log_error("session %s: message id not remembered", s->sid);
 }
 
@@ -1763,6 +1794,21 @@ static void session_tick_one(struct session *s, int64_t now)
 
 /* ---- restoring sessions from their records ---- */
 
+/* The stream the previous daemon left, to be resumed (absent: none). */
+static int session_restore_stream(struct session *s, const json_t *stream)
+{
+	const char *id, *bound;
+	json_int_t in;
+
+	if (!stream)
+		return 0;
+	if (json_unpack((json_t *)stream, "{s:s, s:s, s:I}", "id", &id, "bound",
+			&bound, "h", &in) == -1 ||
+	    in < 0 || in > UINT32_MAX)
+		return -1;
+	return client_adopt_stream(s->client, id, bound, (uint32_t)in);
+}
+
 static int session_restore_fields(struct session *s, json_t *o)
 {
 	json_t *tokens, *inbox, *th;
@@ -1782,7 +1828,9 @@ static int session_restore_fields(struct session *s, json_t *o)
 		if (h && strlen(h) == WIRE_TOKEN_HASH_HEX)
 			session_add_th(s, h); /* a full or failed map: skipped */
 	}
-	return s->ntokens ? 0 : -1;
+	if (!s->ntokens)
+		return -1;
+	return session_restore_stream(s, json_object_get(o, "stream"));
 }
 
 static struct session *session_restore(struct session_table *t,
@@ -1983,18 +2031,45 @@ struct session_table *session_table_new(const struct config *cfg,
 	return t;
 }
 
-size_t session_table_close_all(struct session_table *t)
+/*
+ * One session at shutdown: a stream the server would resume is left to
+ * the successor once the server has what was sent on it (or at the last
+ * call), its record written with what resumption needs; freeing it then
+ * drops the connection without ending the stream, and the server keeps it
+ * for its hibernation time. Any other stream is closed: contacts see the
+ * user leave, and the successor logs in anew.
+ */
+static void session_hand_off(struct session *s, int last)
+{
+	const char *id, *bound;
+	uint32_t in;
+
+	if (s->state == SESSION_RECONNECTING) {
+		s->state = SESSION_DEAD;
+		return;
+	}
+	if (s->state != SESSION_ONLINE && s->state != SESSION_CONNECTING)
+		return;
+	client_resumption(s->client, &id, &bound, &in);
+	if (s->state == SESSION_CONNECTING || !id || !s->ntokens) {
+		s->state = SESSION_CLOSING;
+		client_disconnect(s->client);
+		return;
+	}
+	if (!last && !client_settled(s->client))
+		return;
+	if (session_save(s) == -1)
+		log_warn("session %s: its stream is left, but not its record", s->sid);
+	s->state = SESSION_DEAD;
+}
+
+size_t session_table_hand_off(struct session_table *t, int last)
 {
 	size_t open = 0;
 
 	for (struct session *s = t->head; s; s = s->next) {
-		if (s->state == SESSION_ONLINE || s->state == SESSION_CONNECTING) {
-			s->state = SESSION_CLOSING;
-			client_disconnect(s->client);
-		} else if (s->state == SESSION_RECONNECTING) {
-			s->state = SESSION_DEAD;
-		}
-		if (s->state == SESSION_CLOSING)
+		session_hand_off(s, last);
+		if (s->state == SESSION_CLOSING || s->state == SESSION_ONLINE)
 			open++;
 	}
 	return open;

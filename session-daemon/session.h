@@ -35,8 +35,13 @@ void session_table_tick(struct session_table *t);
 /* Sends the replies and writes queued by the calls above (bus_flush):
  * call before the loop next waits. 0, or -1 when one failed (logged). */
 int session_table_flush(struct session_table *t);
-/* Starts closing every stream (shutdown). Returns how many are still open. */
-size_t session_table_close_all(struct session_table *t);
+/*
+ * Shutdown, called until it returns 0: leaves every stream the server
+ * would resume to the daemon that adopts the sessions next (its record
+ * says how), once the server acknowledged what was sent on it, or at once
+ * with last set; closes the others. Returns how many are not done yet.
+ */
+size_t session_table_hand_off(struct session_table *t, int last);
 size_t session_table_count(const struct session_table *t);
 
 #endif

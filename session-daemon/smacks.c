@@ -61,6 +61,21 @@ int smacks_enabled(struct smacks *sm, const char *id, const char *bound)
 	return 0;
 }
 
+int smacks_adopt(struct smacks *sm, const char *id, const char *bound,
+		 uint32_t in)
+{
+	smacks_off(sm);
+	sm->id = strdup(id);
+	sm->bound = strdup(bound);
+	if (!sm->id || !sm->bound) {
+		smacks_forget(sm);
+		return -1;
+	}
+	sm->in = sm->in_acked = in;
+	sm->adopted = 1;
+	return 0;
+}
+
 int smacks_had(struct smacks *sm, uint32_t h)
 {
 	return smacks_trim(sm, h);
@@ -68,8 +83,11 @@ int smacks_had(struct smacks *sm, uint32_t h)
 
 int smacks_resumed(struct smacks *sm, uint32_t h)
 {
-	if (smacks_trim(sm, h) == -1)
+	if (sm->adopted)
+		sm->out = sm->out_acked = h;
+	else if (smacks_trim(sm, h) == -1)
 		return -1;
+	sm->adopted = 0;
 	sm->counting = 1;
 	sm->asked = sm->ack_due = 0;
 	return 0;
@@ -77,6 +95,7 @@ int smacks_resumed(struct smacks *sm, uint32_t h)
 
 void smacks_forget(struct smacks *sm)
 {
+	sm->adopted = 0;
 	free(sm->id);
 	free(sm->bound);
 	sm->id = sm->bound = NULL;

@@ -49,6 +49,7 @@ struct smacks {
 	uint32_t out;       /* stanzas sent since <enable/> */
 	uint32_t out_acked; /* the server's last count of them */
 	int counting;       /* this stream is managed (enable/resume sent) */
+	int adopted;        /* left by another process: our count unknown */
 	int ack_due;        /* the server asked and was not answered yet */
 	int asked;          /* our request awaits its answer */
 	int64_t ack_ms, ask_ms; /* when we last answered, asked */
@@ -62,6 +63,12 @@ struct smacks {
 void smacks_enable(struct smacks *sm);
 /* <enabled/> arrived; id NULL when the server will not resume it. */
 int smacks_enabled(struct smacks *sm, const char *id, const char *bound);
+/* A stream another process left, to be resumed: id and bound as its
+ * <enabled/> gave them, in the count of the server's stanzas it handled.
+ * That process's copies are gone, so <resumed/> is taken at its word.
+ * -1 on allocation failure. */
+int smacks_adopt(struct smacks *sm, const char *id, const char *bound,
+		 uint32_t in);
 /* <resumed h/> arrived: drops what the server had, the rest is to be sent
  * again. -1 when h counts more than we sent. */
 int smacks_resumed(struct smacks *sm, uint32_t h);

@@ -5,11 +5,15 @@ are sealed with the master key in Redis (a dump holds no password, token or
 message text; a record copied under another session's key does not open).
 The daemon is stopped with SIGTERM, and separately killed with SIGKILL, with
 sessions logged in; a new daemon (another instance id) adopts them: the
-same tokens work, push registrations and keys are kept, contacts see the
-users online again, and messages sent while no daemon ran reach the queue
-once. With two daemon instances, the survivor adopts the sessions of the
-one killed. Also: the daemon refuses a master key file others may read. Prints
-TAP.
+same tokens work, push registrations and keys are kept, and messages sent
+while no daemon ran reach the queue once. The new daemon resumes the old
+daemon's XMPP streams (XEP-0198, from what the sealed record keeps):
+contacts never see the users go offline, and the roster again shows
+contacts' presence (asked for with probes, as the server no longer sends
+it unasked). With two daemon instances, the survivor adopts (and resumes)
+the sessions of the one killed. A session whose stream the server forgot
+logs in anew, and contacts see it online again. Also: the daemon refuses a
+master key file others may read. Prints TAP.
 """
 
 import base64
@@ -24,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import tap  # noqa: E402
 from harness.sealed import bodies, open_item, wait_queue  # noqa: E402
 from harness.stack import (DOMAIN, Proc, Stack, StackError, builddir,  # noqa: E402
-                           token_hashes)
+                           poll, token_hashes)
 
 SECRET = "the eagle lands at noon 7f3a"
 
@@ -36,6 +40,33 @@ def queue_bodies(st, token, key, count, timeout=15):
 def online_again(bob, jid, since, timeout=15):
     return bob.wait_presence(lambda p: p["from"] == jid and p["type"] == "available"
                              and p["at"] >= since, timeout)
+
+
+def went_offline(bob, jid, since):
+    return [p for p in bob.presences() if p["from"] == jid
+            and p["type"] == "unavailable" and p["at"] >= since]
+
+
+def sees_online(st, token, contact, timeout=10):
+    """Polls roster (bounded) until contact has a resource shown."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, _, answer = st.call("roster", {}, token=token)
+        for c in answer.get("contacts", []) if status == 200 else []:
+            if c.get("jid") == contact and c.get("sessions"):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def resumed(st, label, jid, bob, since, log_from):
+    """The new daemon resumed jid's stream: the server kept it, bob saw
+    no one leave, and the roster shows bob's presence again."""
+    tap.ok(poll(lambda: "stream of %s resumed" % jid in st.daemon_log()[log_from:]),
+           "%s: the stream of %s is resumed, not bound anew" % (label, jid))
+    time.sleep(0.3)  # an unavailable presence would have arrived by now
+    gone = went_offline(bob, jid, since)
+    tap.ok(not gone, "%s: bob never sees %s go offline" % (label, jid), repr(gone))
 
 
 def wait_status(st, token, timeout=15):
@@ -76,6 +107,7 @@ def moved_blob(st, sid):
 
 def restart(st, alice, carol, bob, ep, sig, label):
     t0 = time.time()
+    log_from = len(st.daemon_log())
     st.stop_daemon(sig)
     bob.send_message(alice["jid"], "while down " + label, id="down-" + label)
     time.sleep(0.5)
@@ -84,8 +116,9 @@ def restart(st, alice, carol, bob, ep, sig, label):
     took = time.time() - t0
     tap.is_(status, 200, "%s: alice's token works after the restart (%.1f s)" % (label, took))
     tap.is_(wait_status(st, carol["token"]), 200, "%s: so does carol's" % label)
-    back = online_again(bob, alice["jid"], t0)
-    tap.ok(back is not None, "%s: bob sees alice online again" % label)
+    resumed(st, label, alice["jid"], bob, t0, log_from)
+    tap.ok(sees_online(st, alice["token"], "bob@" + DOMAIN),
+           "%s: alice's roster shows bob online again" % label)
     status, _, answer = st.call("key", {}, token=alice["token"])
     tap.is_(answer.get("key"), alice["key"], "%s: alice's key is the same" % label)
     queued = queue_bodies(st, alice["token"], alice["key"], 1)
@@ -107,6 +140,26 @@ def restart(st, alice, carol, bob, ep, sig, label):
     tap.ok(status == 200 and got is not None, "%s: alice can send again" % label)
 
 
+def stream_forgotten(st, alice, bob):
+    """The server ends the stream the old daemon left (here: another
+    client binds its resource) before the new one starts: resumption
+    fails, and the new daemon binds a stream anew."""
+    st.stop_daemon(signal.SIGKILL)
+    taker = st.peer("alice", resource=alice["jid"].split("/", 1)[1])
+    taker.close()
+    t0 = time.time()
+    log_from = len(st.daemon_log())
+    st.start_daemon()
+    tap.is_(wait_status(st, alice["token"]), 200,
+            "stream forgotten: alice's token works after the restart")
+    log = st.daemon_log()[log_from:]
+    tap.ok("stream of %s resumed" % alice["jid"] not in log and
+           online_again(bob, alice["jid"], t0) is not None,
+           "the new daemon binds a new stream, and bob sees alice online again")
+    tap.ok(sees_online(st, alice["token"], "bob@" + DOMAIN),
+           "alice's roster shows bob online")
+
+
 def second_daemon_adopts(st, alice, bob, sid):
     """Two daemons share Redis; the one holding the sessions dies; the
     other adopts them (its periodic look, every 15 s)."""
@@ -120,13 +173,16 @@ def second_daemon_adopts(st, alice, bob, sid):
                 "a second daemon instance listens beside the first")
         time.sleep(2)  # past its first look at start: adoption by the periodic one
         t0 = time.time()
+        log_from = len(st.daemon_log())
         st.stop_daemon(signal.SIGKILL)
         status = wait_status(st, alice["token"], timeout=25)
         took = time.time() - t0
         tap.ok(status == 200 and took < 20,
                "the first is killed; the second adopts alice's session (%.1f s)" % took)
-        back = online_again(bob, alice["jid"], t0, timeout=10)
-        tap.ok(back is not None, "and bob sees alice online again")
+        tap.ok(poll(lambda: "stream of %s resumed" % alice["jid"]
+                    in st.daemon_log()[log_from:]) and
+               not went_offline(bob, alice["jid"], t0),
+               "it resumes her stream: bob never sees her go offline")
         status, _, answer = st.call("key", {}, token=alice["token"])
         tap.is_(answer.get("key"), alice["key"], "with the same key")
         status, _, _ = st.call("logout", {}, token=alice["token"])
@@ -176,6 +232,7 @@ def main():
                "session %s restored" % sid in log,
                "it is not restored; the real one is")
         restart(st, alice, carol, bob, ep, signal.SIGKILL, "SIGKILL")
+        stream_forgotten(st, alice, bob)
         second_daemon_adopts(st, alice, bob, sid)
     refuses_open_key()
     tap.done()

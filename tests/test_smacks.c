@@ -135,9 +135,38 @@ static void test_limits(void)
 	   "h refuses overflow, signs, junk and absence");
 }
 
+/* A stream left by another process (a restart): resumed from its record. */
+static void test_adopt(void)
+{
+	struct smacks sm = {0};
+
+	ok(smacks_adopt(&sm, "prev", "a@b/c", 7) == 0 && sm.in == 7 &&
+	   sm.in_acked == 7 && !sm.counting && strcmp(sm.id, "prev") == 0 &&
+	   strcmp(sm.bound, "a@b/c") == 0,
+	   "an adopted stream starts from the count it was left at");
+	ok(smacks_resumed(&sm, 40) == 0 && sm.out == 40 && sm.out_acked == 40 &&
+	   sm.queued == 0 && sm.counting && !sm.adopted,
+	   "<resumed/> is taken at its word: no copies were inherited");
+	send_n(&sm, 2, "<message/>");
+	ok(sm.head->h == 41 && smacks_acked(&sm, 42) == 0 && sm.queued == 0,
+	   "what is sent next counts on from the server's number");
+	smacks_received(&sm);
+	ok(sm.in == 8, "incoming stanzas count on from the adopted number");
+	ok(smacks_resumed(&sm, 50) == -1,
+	   "a later resumption checks the server's count again");
+	smacks_lost(&sm);
+	ok(smacks_adopt(&sm, "other", "a@b/d", 1) == 0 && sm.adopted &&
+	   strcmp(sm.id, "other") == 0 && sm.queued == 0,
+	   "adopting replaces what was there");
+	smacks_forget(&sm);
+	ok(!sm.adopted && !sm.id, "forgetting (<failed/>) ends the adoption");
+	smacks_clear(&sm);
+}
+
 int main(void)
 {
 	test_counting();
+	test_adopt();
 	test_wrap();
 	test_timing();
 	test_limits();
