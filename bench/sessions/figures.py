@@ -292,10 +292,11 @@ def fig4_idle(bs, seconds=30.0):
 
 def log_phases(path, offset, wall0):
     """Seconds after wall0 of the restore's milestones in a daemon log:
-    first record restored, adoption done, first and last 'online as'."""
+    first record restored, adoption done, first and last 'online as';
+    and how many streams were resumed (XEP-0198) rather than bound anew."""
     import datetime
     import re
-    out = {}
+    out = {"resumed": 0}
     with open(path, errors="replace") as f:
         f.seek(offset)
         for line in f:
@@ -312,6 +313,8 @@ def log_phases(path, offset, wall0):
                 out.setdefault("first_restored", t)
             elif msg.startswith("adopted "):
                 out.setdefault("adopted", t)
+            elif msg.startswith("stream of ") and msg.endswith(" resumed"):
+                out["resumed"] += 1
             elif " online as " in msg:
                 out.setdefault("first_online", t)
                 out["last_online"] = t
@@ -342,9 +345,9 @@ def fig6_restart(bs, n, runs=1, sig=signal.SIGKILL):
                "prosody_cpu_ms_per_session": (cpu_ticks(ppid) - pc0) * 1000.0 / tck / n}
         res.update(log_phases(logp, offset, wall0))
         out.append(res)
-        log("fig6 restore after %s %d/%d: %.2f s, %d online; adopted at %.2f s, "
-            "online %.2f..%.2f s; CPU/session daemon %.1f ms, Prosody %.1f ms" % (
-                res["signal"], r + 1, runs, res["seconds"], online,
+        log("fig6 restore after %s %d/%d: %.2f s, %d online (%d resumed); adopted "
+            "at %.2f s, online %.2f..%.2f s; CPU/session daemon %.1f ms, Prosody %.1f ms" % (
+                res["signal"], r + 1, runs, res["seconds"], online, res["resumed"],
                 res.get("adopted", float("nan")), res.get("first_online", float("nan")),
                 res.get("last_online", float("nan")), res["daemon_cpu_ms_per_session"],
                 res["prosody_cpu_ms_per_session"]))

@@ -150,19 +150,21 @@ def print_fig6(res, login_s, n):
           "online again, against figure 3's login time for %d (same run). "
           "Target: ≤ %.1fx.\n" % (n, n, TARGET_RATIO))
     print("| stopped with | runs | restore s (median) | login s | ratio | adoption done at s "
-          "| first / last online at s | all runs |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| first / last online at s | streams resumed | Prosody CPU ms/session | all runs |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for sig in ("SIGKILL", "SIGTERM"):
         rs = [r for r in res if r["signal"] == sig]
         if not rs:
             continue
         secs = median([r["seconds"] for r in rs])
         ratio = secs / login_s if login_s else float("nan")
-        print("| %s | %d | %s | %s | %s%s | %s | %s / %s | %s |" % (
+        print("| %s | %d | %s | %s | %s%s | %s | %s / %s | %s | %s | %s |" % (
             sig, len(rs), fmt(secs), fmt(login_s), fmt(ratio), mark(ratio <= TARGET_RATIO),
             fmt(median([r.get("adopted", float("nan")) for r in rs])),
             fmt(median([r.get("first_online", float("nan")) for r in rs])),
             fmt(median([r.get("last_online", float("nan")) for r in rs])),
+            "%d/%d" % (min(r.get("resumed", 0) for r in rs), n),
+            fmt(median([r["prosody_cpu_ms_per_session"] for r in rs]), "%.1f"),
             " ".join("%.2f" % r["seconds"] for r in rs)))
     print()
 
