@@ -526,7 +526,25 @@ out:
 	return added;
 }
 
-static void client_roster_items(struct client *c, xmpp_stanza_t *query)
+/* Asks for a contact's presence if we may see it (RFC 6121 4.3: what
+ * initial presence makes the server do). */
+static void client_probe(struct client *c, const char *jid, const char *sub)
+{
+	xmpp_stanza_t *p;
+
+	if (!sub || (strcmp(sub, "to") != 0 && strcmp(sub, "both") != 0) ||
+	    !(p = xmpp_presence_new(c->ctx)))
+		return;
+	if (xmpp_stanza_set_type(p, "probe") == XMPP_EOK &&
+	    xmpp_stanza_set_to(p, jid) == XMPP_EOK)
+		client_send(c, p);
+	xmpp_stanza_release(p);
+}
+
+/* A roster result or push; with probe, each contact is also asked for
+ * its presence. */
+static void client_roster_items(struct client *c, xmpp_stanza_t *query,
+				int probe)
 {
 	for (xmpp_stanza_t *it = xmpp_stanza_get_children(query); it;
 	     it = xmpp_stanza_get_next(it)) {
@@ -557,31 +575,10 @@ static void client_roster_items(struct client *c, xmpp_stanza_t *query)
 		c->ev->roster_item(c->ud, jid,
 				   xmpp_stanza_get_attribute(it, "name"), sub,
 				   groups, n);
+		if (probe)
+			client_probe(c, jid, sub);
 		for (size_t i = 0; i < n; i++)
 			xmpp_free(c->ctx, texts[i]);
-	}
-}
-
-/* Asks for the presence of every contact whose presence we may see
- * (RFC 6121 4.3: what initial presence makes the server do). */
-static void client_probe_contacts(struct client *c, xmpp_stanza_t *query)
-{
-	for (xmpp_stanza_t *it = xmpp_stanza_get_children(query); it;
-	     it = xmpp_stanza_get_next(it)) {
-		const char *name = xmpp_stanza_get_name(it);
-		const char *jid = xmpp_stanza_get_attribute(it, "jid");
-		const char *sub = xmpp_stanza_get_attribute(it, "subscription");
-		xmpp_stanza_t *p;
-
-		if (!name || strcmp(name, "item") != 0 || !jid || !sub ||
-		    (strcmp(sub, "to") != 0 && strcmp(sub, "both") != 0))
-			continue;
-		if (!(p = xmpp_presence_new(c->ctx)))
-			return;
-		if (xmpp_stanza_set_type(p, "probe") == XMPP_EOK &&
-		    xmpp_stanza_set_to(p, jid) == XMPP_EOK)
-			client_send(c, p);
-		xmpp_stanza_release(p);
 	}
 }
 
@@ -623,17 +620,15 @@ static int client_on_roster_result(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	xmpp_stanza_t *q = xmpp_stanza_get_child_by_ns(st, XMPP_NS_ROSTER);
 
 	(void)conn;
+	/* A resumed stream still has its presence at the server, which
+	 * therefore asks contacts for theirs no more: we ask. */
 	if (type && strcmp(type, "result") == 0 && q)
-		client_roster_items(c, q);
+		client_roster_items(c, q, c->resumed);
 	else
 		log_warn("roster request of %s failed", xmpp_conn_get_jid(c->conn));
-	/* Presence after the roster, so contacts' answers find their entry.
-	 * A resumed stream still has its presence at the server, which
-	 * therefore asks contacts for theirs no more: we ask. */
+	/* Presence after the roster, so contacts' answers find their entry. */
 	if (!c->resumed)
 		client_send_initial_presence(c);
-	else if (q)
-		client_probe_contacts(c, q);
 	c->resumed = 0;
 	client_discover_server(c);
 	c->online = 1;
@@ -714,7 +709,7 @@ static int client_on_roster_push(xmpp_conn_t *conn, xmpp_stanza_t *st,
 	 * handlers from the start) there is no roster to change. */
 	if (own && type && strcmp(type, "set") == 0 && q &&
 	    (!from || (bare && strcmp(bare, own) == 0))) {
-		client_roster_items(c, q);
+		client_roster_items(c, q, 0);
 		xmpp_stanza_t *res = xmpp_iq_new(c->ctx, "result",
 						 xmpp_stanza_get_id(st));
 		if (res) {
