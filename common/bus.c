@@ -499,11 +499,7 @@ int bus_set_ahead(struct bus *b, const char *key, const void *val,
 int bus_set(struct bus *b, const char *key, const void *val, size_t len,
 	    long long ttl_ms)
 {
-	if (ttl_ms > 0)
-		return bus_status(bus_cmd(b, "SET %s %b PX %lld", key, val, len,
-					  ttl_ms),
-				  "SET");
-	return bus_status(bus_cmd(b, "SET %s %b", key, val, len), "SET");
+	return bus_set_ahead(b, key, val, len, ttl_ms) == 0 ? bus_flush(b) : -1;
 }
 
 int bus_set_nx(struct bus *b, const char *key, const char *val,

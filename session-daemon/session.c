@@ -347,12 +347,15 @@ static json_t *session_export(const struct session *s)
 	return o;
 }
 
-/* Writes the session's record now; a failure leaves it dirty for later. */
+/* Writes the session's record now; a failure (logged) leaves it dirty
+ * for later. */
 static int session_save(struct session *s)
 {
 	json_t *o = session_export(s);
 	int r = o ? record_save(s->t->bus, s->t->master, s->sid, o) : -1;
 
+	if (!o)
+		log_error("session %s: record not saved: out of memory", s->sid);
 	json_decref(o);
 	s->dirty = r == -1;
 	s->saved_ms = session_now();
@@ -2058,8 +2061,7 @@ static void session_hand_off(struct session *s, int last)
 	}
 	if (!last && !client_settled(s->client))
 		return;
-	if (session_save(s) == -1)
-		log_warn("session %s: its stream is left, but not its record", s->sid);
+	session_save(s); /* a failure is logged: the successor binds anew */
 	s->state = SESSION_DEAD;
 }
 
