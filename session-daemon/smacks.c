@@ -65,12 +65,8 @@ int smacks_adopt(struct smacks *sm, const char *id, const char *bound,
 		 uint32_t in)
 {
 	smacks_off(sm);
-	sm->id = strdup(id);
-	sm->bound = strdup(bound);
-	if (!sm->id || !sm->bound) {
-		smacks_forget(sm);
+	if (smacks_enabled(sm, id, bound) == -1)
 		return -1;
-	}
 	sm->in = sm->in_acked = in;
 	sm->adopted = 1;
 	return 0;
