@@ -330,6 +330,28 @@ static redisReply *bus_evalsha(struct bus *b, enum bus_script id, int argc,
 	return r ? r : bus_drop(b);
 }
 
+/* Loads script id when this connection's Redis has not given its SHA
+ * yet; 0, or -1. A restarted Redis forgets scripts: see bus_eval(). */
+static int bus_script_ready(struct bus *b, enum bus_script id)
+{
+	if (b->sha[id][0])
+		return 0;
+	redisReply *r = bus_cmd(b, "SCRIPT LOAD %s", bus_lua[id]);
+	if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+		bus_status(r, "SCRIPT LOAD");
+		return -1;
+	}
+	memcpy(b->sha[id], r->str, 41);
+	freeReplyObject(r);
+	return 0;
+}
+
+static int bus_noscript(const redisReply *r)
+{
+	return r && r->type == REDIS_REPLY_ERROR &&
+	       strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
 /*
  * Runs script id with nkeys keys then args (argv[0..n), lens) by its SHA,
  * loading it first when this connection's Redis does not know it (a
@@ -344,18 +366,13 @@ static redisReply *bus_eval(struct bus *b, enum bus_script id, int argc,
 	lens[0] = 7;
 	if (b->sha[id][0]) {
 		r = bus_evalsha(b, id, argc, argv, lens);
-		if (!r || r->type != REDIS_REPLY_ERROR ||
-		    strncmp(r->str, "NOSCRIPT", 8) != 0)
+		if (!bus_noscript(r))
 			return r;
 		freeReplyObject(r);
+		b->sha[id][0] = '\0';
 	}
-	r = bus_cmd(b, "SCRIPT LOAD %s", bus_lua[id]);
-	if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
-		bus_status(r, "SCRIPT LOAD");
+	if (bus_script_ready(b, id) == -1)
 		return NULL;
-	}
-	memcpy(b->sha[id], r->str, 41);
-	freeReplyObject(r);
 	return bus_evalsha(b, id, argc, argv, lens);
 }
 
@@ -672,13 +689,12 @@ static void bus_queue_keys(const char *sid, char q[128], char d[128])
 	snprintf(d, 128, "%s%s", WIRE_KEY_QDROP_PREFIX, sid);
 }
 
-int bus_queue_add(struct bus *b, const struct bus_qadd *a,
-		  char id[BUS_QID_MAX], int *push_ok)
+/* Appends a's script call to the connection's output; 0 or -1. */
+static int bus_qadd_append(struct bus *b, const struct bus_qadd *a)
 {
 	char q[128], d[128], seen[256] = "", items[24], age[24], ttl[24];
 	const char *argv[12];
 	size_t lens[12];
-	int ret = -1;
 
 	bus_queue_keys(a->sid, q, d);
 	if (a->dedup)
@@ -689,21 +705,87 @@ int bus_queue_add(struct bus *b, const struct bus_qadd *a,
 	snprintf(ttl, sizeof(ttl), "%d", WIRE_SEEN_TTL_S);
 	bus_args(argv, lens, 12, "4", q, d, seen, a->push_key ? a->push_key : "",
 		 "", items, age, ttl, a->sid);
+	argv[0] = "EVALSHA";
+	lens[0] = 7;
+	argv[1] = b->sha[BUS_QADD];
+	lens[1] = 40;
 	argv[7] = (const char *)a->item; /* sealed bytes, not a string */
 	lens[7] = a->len;
-	redisReply *r = bus_eval(b, BUS_QADD, 12, argv, lens);
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[1]->type != REDIS_REPLY_INTEGER)
-		return bus_status(r, "queue add");
-	*push_ok = r->element[1]->integer == 1;
+	return redisAppendCommandArgv(b->c, 12, argv, lens) == REDIS_OK ? 0
+									: -1;
+}
+
+/* Takes r, one script answer, into *out. */
+static void bus_qadd_answer(redisReply *r, struct bus_qadded *out)
+{
+	out->r = -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[1]->type != REDIS_REPLY_INTEGER) {
+		bus_status(r, "queue add");
+		return;
+	}
+	out->push_ok = r->element[1]->integer == 1;
+	out->r = 0; /* Lua false: seen before */
 	if (r->element[0]->type == REDIS_REPLY_STRING &&
 	    r->element[0]->len < BUS_QID_MAX) {
-		memcpy(id, r->element[0]->str, r->element[0]->len + 1);
-		ret = 1;
-	} else {
-		ret = 0; /* Lua false: seen before */
+		memcpy(out->id, r->element[0]->str, r->element[0]->len + 1);
+		out->r = 1;
 	}
 	freeReplyObject(r);
+}
+
+/*
+ * Sends a[0..n) behind the commands sent ahead and reads every answer, in
+ * one round trip. An item Redis no longer had the script for is marked
+ * with r = -2 for the caller to send again once it is loaded.
+ */
+static int bus_qadd_round(struct bus *b, const struct bus_qadd *a, size_t n,
+			  struct bus_qadded *out)
+{
+	size_t sent = 0;
+	redisReply *r;
+
+	while (sent < n && bus_qadd_append(b, &a[sent]) == 0)
+		sent++;
+	if (sent < n)
+		log_error("redis queue add: out of memory; %zu of %zu not sent",
+			  n - sent, n);
+	if (bus_flush(b) == -1 && !b->c)
+		return -1;
+	for (size_t i = 0; i < sent; i++) {
+		if (redisGetReply(b->c, (void **)&r) != REDIS_OK) {
+			bus_drop(b);
+			return -1;
+		}
+		if (bus_noscript(r)) {
+			freeReplyObject(r);
+			out[i].r = -2;
+			b->sha[BUS_QADD][0] = '\0';
+			continue;
+		}
+		bus_qadd_answer(r, &out[i]);
+	}
+	return 0;
+}
+
+int bus_queue_add(struct bus *b, const struct bus_qadd *a, size_t n,
+		  struct bus_qadded *out)
+{
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		out[i].r = -1;
+	if (bus_connected(b) == -1 || bus_script_ready(b, BUS_QADD) == -1)
+		return -1;
+	ret = bus_qadd_round(b, a, n, out);
+	/* Redis forgot the script in the middle (SCRIPT FLUSH): once more,
+	 * one by one, each after loading it again. */
+	for (size_t i = 0; i < n; i++)
+		if (out[i].r == -2 &&
+		    (ret == -1 || bus_script_ready(b, BUS_QADD) == -1 ||
+		     bus_qadd_round(b, &a[i], 1, &out[i]) == -1 ||
+		     out[i].r == -2))
+			out[i].r = -1;
 	return ret;
 }
 

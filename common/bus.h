@@ -123,13 +123,20 @@ struct bus_qadd {
 	const char *push_key; /* NULL, or a key whose value should be sid */
 	long long max_items, max_age_ms;
 };
+/* What became of one item. */
+struct bus_qadded {
+	int r;			/* 1 added, 0 seen before (not added), -1 failed */
+	char id[BUS_QID_MAX];	/* when added: its cursor */
+	int push_ok; /* a->push_key still names this session (the push URL
+		      * was not taken by another) */
+};
 /*
- * Appends a->item. Returns 1 with its id, 0 when a->dedup was seen before
- * (nothing added), -1 on error. *push_ok says whether a->push_key still
- * names this session (the push URL was not taken by another).
+ * Appends the items a[0..n), in order, in one round trip shared with the
+ * commands sent ahead; out[i] says what became of a[i]. Returns 0, or -1
+ * when the connection failed (items not answered have r = -1).
  */
-int bus_queue_add(struct bus *b, const struct bus_qadd *a,
-		  char id[BUS_QID_MAX], int *push_ok);
+int bus_queue_add(struct bus *b, const struct bus_qadd *a, size_t n,
+		  struct bus_qadded *out);
 
 struct bus_qitem {
 	char id[BUS_QID_MAX];

@@ -288,8 +288,8 @@ int bus_del_if(struct bus *b, const char *key, const char *val)
 	return 0;
 }
 
-int bus_queue_add(struct bus *b, const struct bus_qadd *a,
-		  char id[BUS_QID_MAX], int *push_ok)
+static int fakebus_queue_one(struct bus *b, const struct bus_qadd *a,
+			     struct bus_qadded *out)
 {
 	char seen[512];
 	struct fakebus_entry *owner;
@@ -305,9 +305,17 @@ int bus_queue_add(struct bus *b, const struct bus_qadd *a,
 	/* The script's answer: the push URL still names this session, or
 	 * names nobody (a session restored before its key was written). */
 	owner = a->push_key ? fakebus_find(b, a->push_key) : NULL;
-	*push_ok = !owner || strcmp(owner->val, a->sid) == 0;
-	snprintf(id, BUS_QID_MAX, "1700000000000-%lu", ++b->queued);
+	out->push_ok = !owner || strcmp(owner->val, a->sid) == 0;
+	snprintf(out->id, BUS_QID_MAX, "1700000000000-%lu", ++b->queued);
 	return 1;
+}
+
+int bus_queue_add(struct bus *b, const struct bus_qadd *a, size_t n,
+		  struct bus_qadded *out)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i].r = fakebus_queue_one(b, &a[i], &out[i]);
+	return 0;
 }
 
 long bus_queue_read(struct bus *b, const char *sid, const char *after,

@@ -610,6 +610,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	     free(r)) {
 		if (!fs.closing)
 			fuzz_record(c, r);
+		inbox_flush(&fuzz_env); /* as the loop does after a pass */
 		if (ss.went_online && !fs.closing) {
 			ss.went_online = 0;
 			fuzz_ask(c);

@@ -20,7 +20,8 @@
 #define INBOX_TILES 32
 /* Contacts whose conversation is off the record. */
 #define INBOX_OTR 256
-/* Sealed items kept in memory while Redis is down. */
+/* Sealed items of one session not stored yet: those of this loop pass,
+ * or those kept while Redis is down. */
 #define INBOX_PENDING_MAX 200
 /* One messagequeue answer: at most this many items and about this many
  * bytes, so it crosses Redis and the handler comfortably. */
@@ -52,6 +53,7 @@ struct inbox_pending {
 	char dedup[64];
 	const char *kind; /* static: the payload's kind, the push's type */
 	int counts;       /* a chat message: counts as unread */
+	enum push_class cls;
 	char *push_b64;
 	char *from, *title, *text; /* text NULL: never a visible notification */
 	char *receipt_to, *receipt_id; /* XEP-0184 receipt owed once acked */
@@ -64,7 +66,7 @@ struct inbox_receipt {
 };
 
 struct inbox {
-	const struct inbox_env *env;
+	struct inbox_env *env;
 	char sid[WIRE_ID_HEX + 1];
 	uint8_t key[SEAL_KEY_BYTES];
 	int registered;
@@ -74,8 +76,11 @@ struct inbox {
 	/* INBOX_SENDERS of them, allocated with the first unread message. */
 	struct inbox_sender *senders;
 	size_t nsenders;
-	struct inbox_pending *pending;
+	/* In arrival order; stored by inbox_flush() while on env->staged. */
+	struct inbox_pending *pending, **pending_tail;
 	size_t npending;
+	int staged;
+	struct inbox *staged_next;
 	char **otr; /* INBOX_OTR bare JIDs, allocated on first use */
 	size_t notr;
 	struct inbox_receipt *receipts; /* INBOX_RECEIPTS, on first use */
@@ -83,13 +88,14 @@ struct inbox {
 	char acked[BUS_QID_MAX]; /* the last cursor the phone acknowledged */
 };
 
-struct inbox *inbox_new(const struct inbox_env *env, const char *sid)
+struct inbox *inbox_new(struct inbox_env *env, const char *sid)
 {
 	struct inbox *ib = calloc(1, sizeof(*ib));
 
 	if (!ib)
 		return NULL;
 	ib->env = env;
+	ib->pending_tail = &ib->pending;
 	snprintf(ib->sid, sizeof(ib->sid), "%s", sid);
 	seal_random(ib->key, sizeof(ib->key));
 	ib->toast = ib->tile = ib->secondary_tile = 1;
@@ -131,6 +137,37 @@ static void inbox_receipt_free(struct inbox_receipt *r)
 	r->to = r->id = NULL;
 }
 
+/* ---- items not stored yet ---- */
+
+/* Puts ib on the list inbox_flush() stores, once. */
+static void inbox_stage(struct inbox *ib)
+{
+	if (ib->staged || !ib->pending)
+		return;
+	ib->staged = 1;
+	ib->staged_next = ib->env->staged;
+	ib->env->staged = ib;
+}
+
+static void inbox_drop_pending(struct inbox *ib)
+{
+	struct inbox **pp = &ib->env->staged;
+
+	if (ib->staged) {
+		while (*pp != ib)
+			pp = &(*pp)->staged_next;
+		*pp = ib->staged_next;
+		ib->staged = 0;
+	}
+	while (ib->pending) {
+		struct inbox_pending *p = ib->pending;
+		ib->pending = p->next;
+		inbox_pending_free(p);
+	}
+	ib->pending_tail = &ib->pending;
+	ib->npending = 0;
+}
+
 static int inbox_add_sender(struct inbox *ib, const char *jid, int unread)
 {
 	struct inbox_sender *s;
@@ -159,12 +196,14 @@ void inbox_free(struct inbox *ib)
 {
 	if (!ib)
 		return;
+	/* The server counts them delivered: store them while we can. */
+	if (ib->pending)
+		inbox_flush(ib->env);
+	if (ib->npending)
+		log_error("session %s: %zu incoming items not stored, lost",
+			  ib->sid, ib->npending);
+	inbox_drop_pending(ib);
 	inbox_reg_clear(ib);
-	while (ib->pending) {
-		struct inbox_pending *p = ib->pending;
-		ib->pending = p->next;
-		inbox_pending_free(p);
-	}
 	for (size_t i = 0; i < ib->notr; i++)
 		free(ib->otr[i]);
 	for (size_t i = 0; i < ib->nreceipts; i++)
@@ -218,6 +257,8 @@ static void inbox_unregister(struct inbox *ib)
 
 void inbox_delete(struct inbox *ib)
 {
+	/* Their queue goes: storing them would only bring it back. */
+	inbox_drop_pending(ib);
 	inbox_unregister(ib);
 	if (bus_queue_delete(ib->env->bus, ib->sid) == -1)
 		log_warn("session %s: queue not deleted; it expires", ib->sid);
@@ -318,14 +359,62 @@ static void inbox_owe_receipt(struct inbox *ib, const char *qid,
 	p->receipt_to = p->receipt_id = NULL;
 }
 
-/* Stores p; 1 stored, 0 a duplicate, -1 Redis failed (keep p). */
-static int inbox_store(struct inbox *ib, struct inbox_pending *p,
-		       enum push_class cls)
+/* What Redis said of p: stored (and pushed now), a duplicate, or not
+ * taken. Returns 1 when p is done with, 0 when it stays pending. */
+static int inbox_stored(struct inbox *ib, struct inbox_pending *p,
+			const struct bus_qadded *res)
+{
+	if (res->r == -1)
+		return 0;
+	if (res->r == 0) {
+		log_info("session %s: duplicate %s from %s dropped", ib->sid,
+			 p->kind, p->from);
+		return 1;
+	}
+	log_debug("session %s: %s stored as %s", ib->sid, p->kind, res->id);
+	int unread_from = p->counts ? inbox_count_sender(ib, p->from) : 0;
+	if (p->receipt_to)
+		inbox_owe_receipt(ib, res->id, p);
+	if (ib->registered && !res->push_ok)
+		inbox_push_taken(ib);
+	if (ib->registered)
+		inbox_push(ib, p, p->cls, unread_from);
+	return 1;
+}
+
+/* Takes ib's answers, one per pending item in order; what Redis did not
+ * take stays pending, in order, for the next try. Returns how many. */
+static size_t inbox_take_answers(struct inbox *ib,
+				 const struct bus_qadded *out)
+{
+	struct inbox_pending **pp = &ib->pending;
+	size_t n = ib->npending, kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct inbox_pending *p = *pp;
+		if (!inbox_stored(ib, p, &out[i])) {
+			pp = &p->next;
+			kept++;
+			continue;
+		}
+		*pp = p->next;
+		inbox_pending_free(p);
+	}
+	ib->pending_tail = pp;
+	ib->npending = kept;
+	if (kept)
+		log_warn("session %s: Redis did not take %zu items; kept in "
+			 "memory",
+			 ib->sid, kept);
+	return n;
+}
+
+static void inbox_qadd(const struct inbox *ib, const struct inbox_pending *p,
+		       struct bus_qadd *a)
 {
 	const struct config *cfg = ib->env->cfg;
-	char id[BUS_QID_MAX];
-	int push_ok = 0;
-	struct bus_qadd a = {
+
+	*a = (struct bus_qadd){
 		.sid = ib->sid,
 		.item = p->item,
 		.len = p->len,
@@ -334,19 +423,43 @@ static int inbox_store(struct inbox *ib, struct inbox_pending *p,
 		.max_items = cfg->queue_max_items,
 		.max_age_ms = cfg->queue_max_age * 1000LL,
 	};
-	int r = bus_queue_add(ib->env->bus, &a, id, &push_ok);
+}
 
-	if (r != 1)
-		return r;
-	log_debug("session %s: %s stored as %s", ib->sid, p->kind, id);
-	int unread_from = p->counts ? inbox_count_sender(ib, p->from) : 0;
-	if (p->receipt_to)
-		inbox_owe_receipt(ib, id, p);
-	if (ib->registered && !push_ok)
-		inbox_push_taken(ib);
-	if (ib->registered)
-		inbox_push(ib, p, cls, unread_from);
-	return 1;
+void inbox_flush(struct inbox_env *env)
+{
+	struct inbox *ib, *next;
+	size_t n = 0, i = 0;
+
+	for (ib = env->staged; ib; ib = ib->staged_next)
+		n += ib->npending;
+	struct bus_qadd *a = n ? calloc(n, sizeof(*a)) : NULL;
+	struct bus_qadded *out = n ? calloc(n, sizeof(*out)) : NULL;
+	if (n && (!a || !out)) {
+		log_error("out of memory storing %zu incoming items; they wait "
+			  "for the next pass",
+			  n);
+		free(a);
+		free(out);
+		return;
+	}
+	for (ib = env->staged; ib; ib = ib->staged_next)
+		for (struct inbox_pending *p = ib->pending; p; p = p->next)
+			inbox_qadd(ib, p, &a[i++]);
+	if (n) {
+		bus_queue_add(env->bus, a, n, out);
+		log_debug("%zu incoming items stored in one round trip", n);
+	}
+	/* Off the list before pushing, so that nothing below sees it half
+	 * taken. */
+	ib = env->staged;
+	env->staged = NULL;
+	for (i = 0; ib; ib = next) {
+		next = ib->staged_next;
+		ib->staged = 0;
+		i += inbox_take_answers(ib, out + i);
+	}
+	free(a);
+	free(out);
 }
 
 /* Seals pm as a queue item with what its push needs; text is the line a
@@ -396,19 +509,14 @@ static void inbox_dedup(struct inbox *ib, const char *bare, const char *id,
 	}
 }
 
-/* Stores p, or keeps it in memory while Redis is down; takes p. */
+/* Keeps p to be stored with the loop pass's others (inbox_flush());
+ * takes p. */
 static int inbox_keep(struct inbox *ib, struct inbox_pending *p,
 		      enum push_class cls)
 {
-	int r = inbox_store(ib, p, cls);
-
-	if (r != -1) {
-		if (r == 0)
-			log_info("session %s: duplicate %s from %s dropped",
-				 ib->sid, p->kind, p->from);
-		inbox_pending_free(p);
-		return 0;
-	}
+	p->cls = cls;
+	if (ib->npending == INBOX_PENDING_MAX)
+		inbox_flush(ib->env); /* a long pass, or Redis is down */
 	if (ib->npending == INBOX_PENDING_MAX) {
 		log_error("session %s: Redis is down and %d items wait; "
 			  "%s from %s lost",
@@ -416,13 +524,10 @@ static int inbox_keep(struct inbox *ib, struct inbox_pending *p,
 		inbox_pending_free(p);
 		return -1;
 	}
-	log_warn("session %s: Redis is down; %s from %s kept in memory",
-		 ib->sid, p->kind, p->from);
-	struct inbox_pending **pp = &ib->pending;
-	while (*pp)
-		pp = &(*pp)->next;
-	*pp = p;
+	*ib->pending_tail = p;
+	ib->pending_tail = &p->next;
 	ib->npending++;
+	inbox_stage(ib);
 	return 0;
 }
 
@@ -513,14 +618,9 @@ void inbox_take_receipts(struct inbox *ib,
 	ib->nreceipts = kept;
 }
 
-void inbox_tick(struct inbox *ib, enum push_class cls)
+void inbox_tick(struct inbox *ib)
 {
-	while (ib->pending && inbox_store(ib, ib->pending, cls) != -1) {
-		struct inbox_pending *p = ib->pending;
-		ib->pending = p->next;
-		ib->npending--;
-		inbox_pending_free(p);
-	}
+	inbox_stage(ib);
 }
 
 /* ---- calls ---- */

@@ -1110,6 +1110,7 @@ int push_send(struct push *p, const struct push_target *target,
 	const char *why = push_job_invalid(target, job);
 	struct push_task *t;
 	unsigned long skipped;
+	int was_empty;
 
 	if (why) {
 		log_error("push not queued: %s", why);
@@ -1132,13 +1133,17 @@ int push_send(struct push *p, const struct push_target *target,
 	skipped = p->skipped;
 	p->skipped = 0;
 	p->pending++;
+	was_empty = !p->inbox;
 	*p->inbox_tail = t;
 	p->inbox_tail = &t->next;
 	pthread_mutex_unlock(&p->lock);
 	if (skipped)
 		log_info("push queue has room again (%lu pushes skipped)",
 			 skipped);
-	curl_multi_wakeup(p->multi);
+	/* A non-empty inbox has had its wake-up, and the thread takes the
+	 * whole of it: one write per burst, not one per push. */
+	if (was_empty)
+		curl_multi_wakeup(p->multi);
 	return 0;
 }
 

@@ -351,6 +351,9 @@ static json_t *session_export(const struct session *s)
  * for later. */
 static int session_save(struct session *s)
 {
+	/* The record counts the stanzas handled (the stream to resume):
+	 * what they brought is stored first. */
+	inbox_flush(&s->t->env);
 	json_t *o = session_export(s);
 	int r = o ? record_save(s->t->bus, s->t->master, s->sid, o) : -1;
 
@@ -1789,7 +1792,7 @@ static void session_tick_one(struct session *s, int64_t now)
 		session_fail_iqs(s, now, 504, "timeout",
 				 "no reply to the iq in time");
 	if (s->state != SESSION_DEAD)
-		inbox_tick(s->inbox, session_push_class(s));
+		inbox_tick(s->inbox);
 	if (s->dirty && s->state != SESSION_DEAD && s->state != SESSION_CLOSING &&
 	    s->ntokens && now - s->saved_ms >= SESSION_SAVE_DELAY_MS)
 		session_save(s);
@@ -2079,6 +2082,7 @@ size_t session_table_hand_off(struct session_table *t, int last)
 
 int session_table_flush(struct session_table *t)
 {
+	inbox_flush(&t->env);
 	return bus_flush(t->bus);
 }
 

@@ -10,6 +10,7 @@ no message text in plain form. Prints TAP.
 
 import base64
 import os
+import re
 import sys
 import time
 
@@ -143,6 +144,52 @@ def check_redis_plain(st):
         tap.ok(text not in dump, "Redis holds no plain %r" % text.decode())
 
 
+def drain_queue(st, token, key, want, timeout=15.0):
+    """Reads (and acknowledges) pages until want bodies came or time ran
+    out; returns the bodies in queue order."""
+    got, ack = [], None
+    deadline = time.time() + timeout
+    while len(got) < want and time.time() < deadline:
+        status, answer = fetch_queue(st, token, ack=ack)
+        if status != 200:
+            break
+        got += bodies(key, answer)
+        ack = answer.get("cursor") or ack
+        if not answer.get("more"):
+            time.sleep(0.05)
+    if ack:
+        fetch_queue(st, token, ack=ack)
+    return got
+
+
+def check_burst(st, token, key, alice_jid, bob):
+    """The items of one loop pass are stored together: a burst lands once
+    each, in the order sent, its repeated ids dropped, and again after
+    Redis forgot the daemon's scripts mid-run."""
+    drain_queue(st, token, key, 10 ** 6, timeout=0.5)  # start empty
+    sent = []
+    for i in range(250):
+        bob.send_message(alice_jid, "burst %d" % i, id="burst-%d" % i)
+        sent.append("burst %d" % i)
+        if i % 10 == 9:  # the previous id again: a resent stanza
+            bob.send_message(alice_jid, "burst %d again" % (i - 1), id="burst-%d" % (i - 1))
+    got = drain_queue(st, token, key, len(sent))
+    tap.is_(len(got), len(sent), "a burst of 250 messages (25 ids repeated) queues 250 items")
+    tap.ok(got == sent, "each once, in the order sent, repeats dropped",
+           "first difference at %r" % next((i for i, (a, b) in enumerate(zip(got, sent))
+                                            if a != b), None))
+    shared = [int(n) for n in re.findall(r"(\d+) incoming items stored in one round trip",
+                                         st.daemon_log())]
+    tap.ok(shared and max(shared) > 1, "some round trips stored several items",
+           "largest %s of %d" % (max(shared) if shared else None, len(shared)))
+    st.redis("SCRIPT", "FLUSH")
+    more = ["after flush %d" % i for i in range(30)]
+    for i, text in enumerate(more):
+        bob.send_message(alice_jid, text, id="flush-%d" % i)
+    tap.is_(drain_queue(st, token, key, len(more)), more,
+            "after SCRIPT FLUSH the next 30 are stored too, in order")
+
+
 def check_logout(st, token):
     status, _, _ = st.call("logout", {}, token=token)
     tap.is_(status, 200, "logout")
@@ -194,6 +241,7 @@ def main():
         check_tamper(st, key, answer)
         check_otr(st, token, key, jid, bob)
         check_redis_plain(st)
+        check_burst(st, token, key, jid, bob)
         check_logout(st, token)
     bounded_queue()
     tap.done()

@@ -145,6 +145,7 @@ def main():
     if len(sys.argv) != 5:
         sys.stderr.write(__doc__)
         return 2
+    sys.setswitchinterval(0.0002)
     sink = Sink(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
 
     def on_term(*_):
