@@ -476,7 +476,7 @@ static struct inbox_pending *inbox_prepare(struct inbox *ib,
 		seal_wipe(json, strlen(json));
 	free(json);
 	if (ok && ib->registered) {
-		p->push_b64 = payload_push(pm, ib->key);
+		p->push_b64 = payload_push(pm, ib->key, p->item, p->len);
 		if (text) {
 			p->title = strdup(pm->name ? pm->name : pm->from);
 			p->text = strdup(text);

@@ -61,9 +61,11 @@ int payload_seal(const char *text, const uint8_t key[SEAL_KEY_BYTES],
 /*
  * The payload for a push: sealed, base64, at most PAYLOAD_PUSH_MAX chars,
  * cutting the body as needed (the full message waits in the queue).
- * Returns a malloc'd string, or NULL.
+ * item (len bytes, or NULL): m already sealed whole with key (the queue
+ * item), taken as it is when it fits. Returns a malloc'd string, or NULL.
  */
 char *payload_push(const struct payload_msg *m,
-		   const uint8_t key[SEAL_KEY_BYTES]);
+		   const uint8_t key[SEAL_KEY_BYTES], const uint8_t *item,
+		   size_t len);
 
 #endif

@@ -72,15 +72,34 @@ static void test_push_bound(void)
 		body[i] = (char)(i % 2 ? 0x01 : 'x');
 	body[n] = '\0';
 	struct payload_msg m = {.from = "a@b", .type = "chat", .body = body};
-	char *b64 = payload_push(&m, key);
+	char *json = payload_json(&m, 0), *b64;
+	uint8_t *item;
+	size_t len;
+
+	ok(json && payload_seal(json, key, &item, &len) == 0,
+	   "the 60 KB message seals whole as a queue item");
+	b64 = payload_push(&m, key, item, len);
 	ok(b64 && strlen(b64) <= PAYLOAD_PUSH_MAX,
 	   "a 60 KB body of escapes still gives a push payload within %d bytes",
 	   PAYLOAD_PUSH_MAX);
 	free(b64);
+	free(item);
+	free(json);
 	m.body = "short";
-	b64 = payload_push(&m, key);
+	b64 = payload_push(&m, key, NULL, 0);
 	ok(b64 && strlen(b64) < 400, "a short message gives a short payload");
 	free(b64);
+	json = payload_json(&m, 0);
+	ok(json && payload_seal(json, key, &item, &len) == 0,
+	   "the short message seals as a queue item");
+	b64 = payload_push(&m, key, item, len);
+	char *whole = seal_base64(item, len, SEAL_B64);
+	ok(b64 && whole && strcmp(b64, whole) == 0,
+	   "a queue item that fits is the push payload as it is");
+	free(whole);
+	free(b64);
+	free(item);
+	free(json);
 	free(body);
 }
 
