@@ -73,8 +73,8 @@ static void test_push_bound(void)
 	body[n] = '\0';
 	struct payload_msg m = {.from = "a@b", .type = "chat", .body = body};
 	char *json = payload_json(&m, 0), *b64;
-	uint8_t *item;
-	size_t len;
+	uint8_t *item = NULL;
+	size_t len = 0;
 
 	ok(json && payload_seal(json, key, &item, &len) == 0,
 	   "the 60 KB message seals whole as a queue item");
@@ -90,6 +90,8 @@ static void test_push_bound(void)
 	ok(b64 && strlen(b64) < 400, "a short message gives a short payload");
 	free(b64);
 	json = payload_json(&m, 0);
+	item = NULL;
+	len = 0;
 	ok(json && payload_seal(json, key, &item, &len) == 0,
 	   "the short message seals as a queue item");
 	b64 = payload_push(&m, key, item, len);
