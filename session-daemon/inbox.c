@@ -430,11 +430,14 @@ void inbox_flush(struct inbox_env *env)
 	struct inbox *ib, *next;
 	size_t n = 0, i = 0;
 
+	/* A staged inbox has items: an empty list is the only empty batch. */
+	if (!env->staged)
+		return;
 	for (ib = env->staged; ib; ib = ib->staged_next)
 		n += ib->npending;
-	struct bus_qadd *a = n ? calloc(n, sizeof(*a)) : NULL;
-	struct bus_qadded *out = n ? calloc(n, sizeof(*out)) : NULL;
-	if (n && (!a || !out)) {
+	struct bus_qadd *a = calloc(n, sizeof(*a));
+	struct bus_qadded *out = calloc(n, sizeof(*out));
+	if (!a || !out) {
 		log_error("out of memory storing %zu incoming items; they wait "
 			  "for the next pass",
 			  n);
@@ -445,10 +448,8 @@ void inbox_flush(struct inbox_env *env)
 	for (ib = env->staged; ib; ib = ib->staged_next)
 		for (struct inbox_pending *p = ib->pending; p; p = p->next)
 			inbox_qadd(ib, p, &a[i++]);
-	if (n) {
-		bus_queue_add(env->bus, a, n, out);
-		log_debug("%zu incoming items stored in one round trip", n);
-	}
+	bus_queue_add(env->bus, a, n, out);
+	log_debug("%zu incoming items stored in one round trip", n);
 	/* Off the list before pushing, so that nothing below sees it half
 	 * taken. */
 	ib = env->staged;
