@@ -4,13 +4,40 @@
 # Services the packages would start on install (Redis, Prosody, lighttpd,
 # Apache on their standard ports) are kept from starting; services already
 # running are left alone. The tests start their own servers on free ports.
+#
+#   scripts/deps.sh          the Debian packages
+#   scripts/deps.sh --node   also node and npm, and the npm packages of
+#                            tests/js (the independent Web Push check and the
+#                            local push endpoint the tests and benchmarks use)
 set -eu
+cd "$(dirname "$0")/.."
+
+node=""
+for arg in "$@"; do
+	case "$arg" in
+	--node) node=yes ;;
+	*)
+		echo "deps.sh: unknown option $arg" >&2
+		exit 2
+		;;
+	esac
+done
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libstrophe-dev libhiredis-dev libsodium-dev libjansson-dev
 libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev
 redis-server prosody lighttpd apache2 libapache2-mod-fcgid spawn-fcgi
 ejabberd erlang-p1-oauth2 valgrind wrk clang libclang-rt-14-dev python3-slixmpp python3-nacl openssl curl"
+if [ -n "$node" ] && ! command -v npm >/dev/null 2>&1; then
+	PACKAGES="$PACKAGES nodejs npm"
+fi
+
+# npm_packages: tests/js's packages, pinned by its package-lock.json.
+npm_packages() {
+	if [ -n "$node" ] && [ ! -d tests/js/node_modules/http_ece ]; then
+		npm ci --prefix tests/js --no-audit --no-fund
+	fi
+}
 
 missing=""
 for p in $PACKAGES; do
@@ -20,6 +47,7 @@ for p in $PACKAGES; do
 done
 if [ -z "$missing" ]; then
 	echo "deps.sh: every package is installed"
+	npm_packages
 	exit 0
 fi
 echo "deps.sh: installing$missing"
@@ -51,3 +79,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 # shellcheck disable=SC2086 # one word per package
 $SUDO apt-get install -y --no-install-recommends $missing
+npm_packages

@@ -61,15 +61,8 @@ build_and_check() {
 failed_logs=""
 check_args=""
 
-step "dependencies"
-"$ROOT/scripts/deps.sh"
-step "npm packages for the independent Web Push check"
-if ! command -v npm >/dev/null 2>&1; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
-fi
-if [ ! -d "$ROOT/tests/js/node_modules/http_ece" ]; then
-	npm ci --prefix "$ROOT/tests/js" --no-audit --no-fund
-fi
+step "dependencies (Debian packages, node and tests/js's npm packages)"
+"$ROOT/scripts/deps.sh" --node
 step "autogen"
 "$ROOT/autogen.sh"
 
