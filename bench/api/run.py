@@ -525,7 +525,28 @@ def figure1(st, progs, args, out):
         out.append("| %s | " % name + " | ".join("%.0f" % x for x in per) +
                    " | %.0f |" % sum(per))
     out.append("")
+    out.append(ceiling_line(R["b"], cpu["b"], R["tp"], cpu["tp"]))
+    out.append("")
     return token
+
+
+def ceiling_line(rb, ub, rt, ut):
+    """The most any server could answer here that passes each message through
+    (b)'s architecture and answers only what the same Prosody delivers: (b)'s
+    CPU per request plus Prosody's per delivered message, all in this run."""
+    b_us = med([sum(u.values()) * 1e4 / r["rps"] for u, r in zip(ub, rb)])
+    b_use = med([sum(u.values()) for u in ub])
+    pro_us = med([u["prosody"] * 1e4 / r["deliv_rps"] for u, r in zip(ut, rt)
+                  if r["deliv_rps"] > 0] or [float("nan")])
+    b_rps = med([r["rps"] for r in rb])
+    at_b = b_rps * b_us / (b_us + pro_us)
+    full = 100.0 * (os.cpu_count() or 1) * 1e4 / (b_us + pro_us)
+    return ("- Ceiling on this machine for anything that answers only what this "
+            "Prosody delivers: (b)'s %.0f us of CPU per request plus Prosody's "
+            "%.0f us per delivered message; at (b)'s own use of the machine "
+            "(%.0f %%) that is %.0f req/s = **%.2f of (b)**, with every core busy "
+            "%.0f req/s = %.2f of (b)." % (b_us, pro_us, b_use, at_b, at_b / b_rps,
+                                           full, full / b_rps))
 
 
 # ---------------------------------------------------------------------------
@@ -734,6 +755,8 @@ def figure2(st, token, args, out):
                    ", ".join("%s %.0f" % kv for kv in bad[0]["cpu"].items()))) if bad else "none"
         out.append("| %s | %d/s | %s |" % (label, best[name], why))
     out.append("")
+    out.append(thread_ceilings(ladder))
+    out.append("")
     if pt.problems:
         out.append("Push requests with problems: %d (%s)" % (
             len(pt.problems), ", ".join(sorted(set(pt.problems))[:5])))
@@ -741,6 +764,36 @@ def figure2(st, token, args, out):
         out.append("Every push request passed the endpoint's checks; every signature "
                    "verified and every payload opened.")
     out.append("")
+
+
+def thread_ceilings(ladder):
+    """Each single-threaded part's CPU per message at the highest step its
+    path sustained, as the rate that part alone would saturate a core at:
+    which part is the bottleneck once each has a core of its own."""
+    def top(name):
+        good = [r for r in ladder.get(name, []) if r["ok"]]
+        return good[-1] if good else None
+
+    def per(r, n):
+        return r["cpu"].get(n, 0.0) * 1e4 / r["rate"]
+    parts = []
+    p, t = top("prosody"), top("tp")
+    if p:
+        parts.append(("Prosody (one thread), peer -> peer at %d/s" % p["rate"],
+                      per(p, "prosody")))
+    if t:
+        loop = per(t, "tp-loop")
+        parts += [("Prosody, peer -> talkproxy at %d/s" % t["rate"], per(t, "prosody")),
+                  ("talkproxyd loop thread", loop),
+                  ("talkproxyd other threads (push)", per(t, "talkproxyd") - loop),
+                  ("Redis", per(t, "redis"))]
+    rows = ["Given a core each: CPU per message of each single-threaded part at the "
+            "highest step its path sustained, and the rate at which it alone would "
+            "fill a core:", "", "| part | us/msg | fills a core at |", "|---|---|---|"]
+    for label, us in parts:
+        rows.append("| %s | %.0f | %s |" % (
+            label, us, "%.0f/s" % (1e6 / us) if us > 0 else "–"))
+    return "\n".join(rows)
 
 
 @contextlib.contextmanager
