@@ -19,6 +19,7 @@
 #include "scram.h"
 #include "seal.h"
 #include "smacks.h"
+#include "tlsread.h"
 
 #define CLIENT_NS_CHATSTATES "http://jabber.org/protocol/chatstates"
 #define CLIENT_NS_CAPS "http://jabber.org/protocol/caps"
@@ -93,9 +94,9 @@ struct client {
  * 3.68 s), while 4 already keep a request from paying for 900 sessions
  * (900 sessions: 4270 req/s, one context 1430). */
 #define CLIENT_SHARDS 4
-/* Runs of a shard after its last input: libstrophe reads at most 4 KiB
- * per connection and run, and OpenSSL may hold the rest of a record
- * (16 KiB) where no socket shows it. */
+/* Runs of a shard after its last input when tlsread.h cannot tell
+ * whether OpenSSL holds more: libstrophe reads at most 4 KiB per
+ * connection and run, and a record carries up to 16 KiB. */
 #define CLIENT_HOT_RUNS 4
 /* Every shard runs at least this often, for libstrophe's own timers. */
 #define CLIENT_FULL_RUN_MS 1000
@@ -370,7 +371,11 @@ static void client_shard_run(struct client_shard *sh)
 
 	sh->input = sh->dirty = 0;
 	xmpp_run_once(sh->ctx, 0);
-	sh->hot = input ? CLIENT_HOT_RUNS : sh->hot ? sh->hot - 1 : 0;
+	int left = tlsread_leftover_take();
+	if (left >= 0) /* again only while OpenSSL holds input */
+		sh->hot = left;
+	else
+		sh->hot = input ? CLIENT_HOT_RUNS : sh->hot ? sh->hot - 1 : 0;
 	sh->pending = 0;
 	for (struct client *c = sh->clients; c && !sh->pending; c = c->shard_next)
 		sh->pending = xmpp_conn_send_queue_len(c->conn) > 0;

@@ -4,8 +4,9 @@ it_queue.py: every incoming chat message lands in the session's sealed
 queue before the daemon acknowledges the stanza, and stays until the client
 acknowledges its cursor. Items are opened with python3-nacl, never with our
 own code. Also: the queue's bounds (count and age) and the drop count,
-duplicates of one message id, OTR hints, the key call, and that Redis holds
-no message text in plain form. Prints TAP.
+duplicates of one message id, OTR hints, the key call, that Redis holds
+no message text in plain form, and that messages larger than one read of
+the stream are stored at once. Prints TAP.
 """
 
 import base64
@@ -190,6 +191,27 @@ def check_burst(st, token, key, alice_jid, bob):
             "after SCRIPT FLUSH the next 30 are stored too, in order")
 
 
+def check_large(st, token, key, alice_jid, bob):
+    """A stanza longer than libstrophe's 4 KiB read arrives over several
+    reads of one TLS record, the rest held inside OpenSSL where no socket
+    shows it: it is stored at once all the same, not at the next periodic
+    run of every stream (up to a second later)."""
+    drain_queue(st, token, key, 10 ** 6, timeout=0.5)  # start empty
+    texts, took = [], []
+    for i, size in enumerate((5000, 9000, 15000, 6000, 12000, 15000)):
+        text = "large %d %s" % (i, "x" * size)
+        t0 = time.monotonic()
+        bob.send_message(alice_jid, text, id="large-%d" % i)
+        texts += drain_queue(st, token, key, 1, timeout=5.0)
+        took.append(time.monotonic() - t0)
+    tap.ok(texts == ["large %d %s" % (i, "x" * n) for i, n in
+                     enumerate((5000, 9000, 15000, 6000, 12000, 15000))],
+           "messages of 5-15 KB (one TLS record each) are stored whole",
+           "got %d, lengths %s" % (len(texts), [len(t) for t in texts]))
+    tap.ok(max(took) < 0.4, "each is in the queue within 0.4 s of its send",
+           "seconds: %s" % " ".join("%.3f" % t for t in took))
+
+
 def check_logout(st, token):
     status, _, _ = st.call("logout", {}, token=token)
     tap.is_(status, 200, "logout")
@@ -242,6 +264,7 @@ def main():
         check_otr(st, token, key, jid, bob)
         check_redis_plain(st)
         check_burst(st, token, key, jid, bob)
+        check_large(st, token, key, jid, bob)
         check_logout(st, token)
     bounded_queue()
     tap.done()
