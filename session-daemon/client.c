@@ -689,6 +689,7 @@ static void client_request_roster(struct client *c)
 	    !client_add_child(c->ctx, iq, "query", XMPP_NS_ROSTER, NULL)) {
 		xmpp_stanza_release(iq);
 		xmpp_disconnect(c->conn);
+		c->shard->dirty = 1; /* the stream's close, as for a header */
 		return;
 	}
 	xmpp_id_handler_add(c->conn, client_on_roster_result, id, c);
@@ -875,6 +876,15 @@ static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
  * resumed (XEP-0198, smacks.c) or bound, and managed from then on.
  */
 
+/* libstrophe queues a stream header as its own output, which
+ * xmpp_conn_send_queue_len() leaves out: the shard is marked, or the
+ * header would wait for the periodic run of every shard. */
+static void client_open_stream(struct client *c)
+{
+	xmpp_conn_open_stream_default(c->conn);
+	c->shard->dirty = 1;
+}
+
 /* Ends a negotiation that cannot go on; why is for the log. */
 static void client_raw_fail(struct client *c, enum client_error err,
 			    const char *why)
@@ -1007,7 +1017,7 @@ static void client_raw_success(struct client *c, xmpp_stanza_t *st)
 		return;
 	}
 	c->step = CLIENT_RAW_BIND;
-	xmpp_conn_open_stream_default(c->conn);
+	client_open_stream(c);
 }
 
 /* Bound, and in a session where the server wants one: stream management
@@ -1167,7 +1177,7 @@ static int client_raw_proceed(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		return 1;
 	}
 	c->step = CLIENT_RAW_AUTH;
-	xmpp_conn_open_stream_default(conn);
+	client_open_stream(c);
 	return 1;
 }
 
@@ -1345,7 +1355,7 @@ static void client_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event,
 		return;
 	if (event == XMPP_CONN_RAW_CONNECT) {
 		c->step = CLIENT_RAW_TLS;
-		xmpp_conn_open_stream_default(conn);
+		client_open_stream(c);
 		return;
 	}
 	/* In raw mode each stream (re)opening says CONNECT: features lead. */
