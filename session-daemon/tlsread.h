@@ -7,7 +7,7 @@
  * Running every shard a few more times after each input covered that, at
  * the price of a select() and a walk over all of the shard's streams per
  * run, for the small records that are almost all of the traffic (with 900
- * sessions a daemon, four fifths of the loop thread's work per message).
+ * sessions a daemon, a fifth of the loop thread's work per message).
  *
  * tlsread.c defines SSL_read(): the executable's definition comes first in
  * symbol lookup, so libstrophe's calls land there. It calls OpenSSL's own
