@@ -232,6 +232,24 @@ static int64_t client_now_ms(void)
 
 static void client_sm_list(struct client *c);
 
+/*
+ * libstrophe queues a stream's header and its close as its own output,
+ * which xmpp_conn_send_queue_len() leaves out: the shard is marked, as
+ * for every other send, or they would wait for the periodic run of every
+ * shard (a failed login answered a second late).
+ */
+static void client_open_stream(struct client *c)
+{
+	xmpp_conn_open_stream_default(c->conn);
+	c->shard->dirty = 1;
+}
+
+static void client_close_stream(struct client *c)
+{
+	xmpp_disconnect(c->conn);
+	c->shard->dirty = 1;
+}
+
 /* Queues st on c's stream, its shard writes it in the next pass; a copy
  * stays until the server acknowledges it (smacks.h). 0, or -1 when it
  * cannot go (logged, once for a stream given up). */
@@ -253,7 +271,7 @@ static int client_send(struct client *c, xmpp_stanza_t *st)
 			 "out of memory): reconnecting",
 			 xmpp_conn_get_jid(c->conn), SMACKS_QUEUE_MAX);
 		c->dropping = 1;
-		xmpp_disconnect(c->conn);
+		client_close_stream(c);
 		r = -1;
 	} else {
 		xmpp_send_raw(c->conn, buf, len);
@@ -688,8 +706,7 @@ static void client_request_roster(struct client *c)
 	if (!iq ||
 	    !client_add_child(c->ctx, iq, "query", XMPP_NS_ROSTER, NULL)) {
 		xmpp_stanza_release(iq);
-		xmpp_disconnect(c->conn);
-		c->shard->dirty = 1; /* the stream's close, as for a header */
+		client_close_stream(c);
 		return;
 	}
 	xmpp_id_handler_add(c->conn, client_on_roster_result, id, c);
@@ -876,15 +893,6 @@ static int client_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
  * resumed (XEP-0198, smacks.c) or bound, and managed from then on.
  */
 
-/* libstrophe queues a stream header as its own output, which
- * xmpp_conn_send_queue_len() leaves out: the shard is marked, or the
- * header would wait for the periodic run of every shard. */
-static void client_open_stream(struct client *c)
-{
-	xmpp_conn_open_stream_default(c->conn);
-	c->shard->dirty = 1;
-}
-
 /* Ends a negotiation that cannot go on; why is for the log. */
 static void client_raw_fail(struct client *c, enum client_error err,
 			    const char *why)
@@ -894,7 +902,7 @@ static void client_raw_fail(struct client *c, enum client_error err,
 		c->authfail = 1;
 	else if (!c->certfail)
 		c->raw_error = err;
-	xmpp_disconnect(c->conn);
+	client_close_stream(c);
 }
 
 /* Stanzas the server has not acknowledged, again on a new stream. */
@@ -1465,8 +1473,7 @@ void client_disconnect(struct client *c)
 		xmpp_stanza_release(p);
 	}
 	if (!xmpp_conn_is_disconnected(c->conn))
-		xmpp_disconnect(c->conn);
-	c->shard->dirty = 1;
+		client_close_stream(c);
 }
 
 void client_free(struct client *c)

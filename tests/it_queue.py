@@ -260,10 +260,21 @@ def main():
             tokens[user] = st.login(user)
             took.append(time.monotonic() - t0)
         token = tokens["alice"]
+        refused = []
+        for _ in range(3):
+            time.sleep(0.3)  # the new sessions' presence exchanges settle
+            t0 = time.monotonic()
+            status, _, _ = st.call("login", {"jid": "dave@" + DOMAIN, "password": "wrong"})
+            refused.append((status, time.monotonic() - t0))
         # Each step of a login waits for the last one's output to be
-        # written: a step left to the periodic run costs up to a second.
+        # written: a step left to the periodic run costs up to a second
+        # (a refused login, whose answer waits for the stream's close to
+        # be written, takes tens of milliseconds when nothing waits).
         tap.ok(max(took) < 0.9, "logins on a quiet daemon are answered at once",
                "seconds: %s" % " ".join("%.3f" % t for t in took))
+        tap.ok(all(s == 401 and t < 0.35 for s, t in refused),
+               "so are refused ones", "answers: %s" % " ".join(
+                   "%s in %.3f s" % (s, t) for s, t in refused))
         jid = st.sessions[token]["jid"]
         key = check_key(st, token)
         cursor = check_payload(st, token, key, jid, bob)
