@@ -319,11 +319,20 @@ long long bus_numsub(struct bus *b, const char *chan)
 	return n;
 }
 
+/* argv[0..1] of a script call by its SHA: EVALSHA <sha>. */
+static void bus_evalsha_head(const struct bus *b, enum bus_script id,
+			     const char **argv, size_t *lens)
+{
+	argv[0] = "EVALSHA";
+	lens[0] = 7;
+	argv[1] = b->sha[id];
+	lens[1] = 40;
+}
+
 static redisReply *bus_evalsha(struct bus *b, enum bus_script id, int argc,
 				const char **argv, size_t *lens)
 {
-	argv[1] = b->sha[id];
-	lens[1] = 40;
+	bus_evalsha_head(b, id, argv, lens);
 	if (bus_ready(b) == -1)
 		return NULL;
 	redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
@@ -362,8 +371,6 @@ static redisReply *bus_eval(struct bus *b, enum bus_script id, int argc,
 {
 	redisReply *r;
 
-	argv[0] = "EVALSHA";
-	lens[0] = 7;
 	if (b->sha[id][0]) {
 		r = bus_evalsha(b, id, argc, argv, lens);
 		if (!bus_noscript(r))
@@ -705,10 +712,7 @@ static int bus_qadd_append(struct bus *b, const struct bus_qadd *a)
 	snprintf(ttl, sizeof(ttl), "%d", WIRE_SEEN_TTL_S);
 	bus_args(argv, lens, 12, "4", q, d, seen, a->push_key ? a->push_key : "",
 		 "", items, age, ttl, a->sid);
-	argv[0] = "EVALSHA";
-	lens[0] = 7;
-	argv[1] = b->sha[BUS_QADD];
-	lens[1] = 40;
+	bus_evalsha_head(b, BUS_QADD, argv, lens);
 	argv[7] = (const char *)a->item; /* sealed bytes, not a string */
 	lens[7] = a->len;
 	return redisAppendCommandArgv(b->c, 12, argv, lens) == REDIS_OK ? 0

@@ -5,9 +5,10 @@
  * over every session, are stored together by inbox_flush(), in one round
  * trip: the server counts a stanza delivered once we acknowledge it, so
  * the loop flushes before it sends any acknowledgement (the next pass's
- * start) and before a session record counts the stanzas handled. Owns the user key, the push
- * registration, the notification choices and the unread counts; answers
- * the calls about them (key, register, notifications, messagequeue).
+ * start) and before a session record counts the stanzas handled. Owns
+ * the user key, the push registration, the notification choices and the
+ * unread counts; answers the calls about them (key, register,
+ * notifications, messagequeue).
  * Loop thread only.
  */
 #ifndef TALKPROXY_INBOX_H
@@ -45,11 +46,11 @@ void inbox_delete(struct inbox *ib);
 /*
  * Takes an incoming message, chat state or receipt (from_name: the
  * sender's roster name or NULL) to be stored and pushed by the next
- * inbox_flush(); only messages with a body
- * count as unread and may become visible notifications. Duplicates of a
- * message id already stored are dropped. receipt_ok: the sender may learn
- * of delivery (it sees our presence), so a receipt it asks for is sent
- * once the phone acknowledges the item (inbox_take_receipts). When Redis
+ * inbox_flush(); only messages with a body count as unread and may
+ * become visible notifications. Duplicates of a message id already stored
+ * are dropped. receipt_ok: the sender may learn of delivery (it sees our
+ * presence), so a receipt it asks for is sent once the phone acknowledges
+ * the item (inbox_take_receipts). When Redis
  * is down the sealed item is kept here and tried again (inbox_tick()).
  * Returns 0, or -1 (logged) when it could not even be kept.
  */
