@@ -49,14 +49,11 @@ def went_offline(bob, jid, since):
 
 def sees_online(st, token, contact, timeout=10):
     """Polls roster (bounded) until contact has a resource shown."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def shown():
         status, _, answer = st.call("roster", {}, token=token)
-        for c in answer.get("contacts", []) if status == 200 else []:
-            if c.get("jid") == contact and c.get("sessions"):
-                return True
-        time.sleep(0.1)
-    return False
+        return status == 200 and any(c.get("jid") == contact and c.get("sessions")
+                                     for c in answer.get("contacts", []))
+    return poll(shown, timeout)
 
 
 def resumed(st, label, jid, bob, since, log_from):
